@@ -1,0 +1,3 @@
+module twincap
+
+go 1.26

@@ -1,0 +1,154 @@
+package wire
+
+import (
+	"fmt"
+	"time"
+)
+
+// DefaultPort is the standard room-server port; a configured port of 0
+// means this one.
+const DefaultPort = 8443
+
+// Routes. {id} is a recording ID (segment.ValidateID), {seq} a decimal
+// segment number.
+const (
+	PathHealth     = "/api/v1/health"                         // GET, no auth: Health
+	PathLogin      = "/api/v1/login"                          // POST LoginRequest -> LoginReply
+	PathLogout     = "/api/v1/logout"                         // POST, auth
+	PathRecordings = "/api/v1/recordings"                     // GET list, POST CreateRequest -> RecordingState
+	PathRecording  = "/api/v1/recordings/{id}"                // GET RecordingState, DELETE = cancel
+	PathSegment    = "/api/v1/recordings/{id}/segments/{seq}" // PUT body=segment bytes -> SegmentAck
+	PathGaps       = "/api/v1/recordings/{id}/gaps"           // POST Gap -> RecordingState
+	PathStop       = "/api/v1/recordings/{id}/stop"           // POST StopRequest -> RecordingState (409 + missing when incomplete)
+	PathMedia      = "/api/v1/recordings/{id}/media.mp4"      // GET the finalized MP4
+	PathMetadata   = "/api/v1/recordings/{id}/metadata.json"  // GET Metadata
+)
+
+// Headers.
+const (
+	// HeaderChecksum carries the SHA-256 (hex) of a segment body.
+	HeaderChecksum = "X-Twincap-Checksum"
+	// HeaderAuthorization carries "Bearer <ticket>".
+	HeaderAuthorization = "Authorization"
+)
+
+// Mode is how the box buffers a recording.
+type Mode string
+
+const (
+	Buffered   Mode = "buffered"
+	Unbuffered Mode = "unbuffered"
+)
+
+// ParseMode rejects unknown values.
+func ParseMode(s string) (Mode, error) {
+	switch Mode(s) {
+	case Buffered, Unbuffered:
+		return Mode(s), nil
+	}
+	return "", fmt.Errorf("wire: unknown mode %q (want buffered or unbuffered)", s)
+}
+
+// Health is what GET /api/v1/health answers, without authentication.
+type Health struct {
+	ServerID string    `json:"server_id"` // stable name of this server
+	RoomID   string    `json:"room_id"`
+	BootID   string    `json:"boot_id"` // changes on every server start: a reboot is visible
+	Time     time.Time `json:"time"`
+}
+
+// LoginRequest is the body of POST /api/v1/login.
+type LoginRequest struct {
+	Username string `json:"username"`
+	Password string `json:"password"`
+}
+
+// LoginReply carries a ticket valid on every server of the room.
+type LoginReply struct {
+	Ticket  string    `json:"ticket"`
+	User    string    `json:"user"`
+	Expires time.Time `json:"expires"`
+}
+
+// CreateRequest starts (or, idempotently, resumes) a recording on a server.
+type CreateRequest struct {
+	ID        string    `json:"id"`
+	RoomID    string    `json:"room_id"`
+	BoxID     string    `json:"box_id"`
+	Mode      Mode      `json:"mode"`
+	StartedAt time.Time `json:"started_at"`
+}
+
+// RecState is a recording's state on a server.
+type RecState string
+
+const (
+	StateRecording RecState = "recording"
+	StateFinalized RecState = "finalized"
+)
+
+// Gap is a run of segments [From, To) that a server will never hold
+// (unbuffered mode: the box no longer had them when the server returned).
+type Gap struct {
+	From   uint64 `json:"from"`
+	To     uint64 `json:"to"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// RecordingState is a server's view of one recording.
+type RecordingState struct {
+	ID        string    `json:"id"`
+	RoomID    string    `json:"room_id"`
+	State     RecState  `json:"state"`
+	Mode      Mode      `json:"mode"`
+	StartedAt time.Time `json:"started_at"`
+	// NextSeq is the first segment number the server does not hold with
+	// every earlier one held or covered by a gap: the box resumes from here.
+	NextSeq  uint64 `json:"next_seq"`
+	Segments uint64 `json:"segments"` // how many segments are stored
+	Bytes    int64  `json:"bytes"`
+	Gaps     []Gap  `json:"gaps,omitempty"`
+	// Missing lists segments below StopRequest.Count that the server lacks
+	// (only in a 409 reply to stop).
+	Missing []uint64 `json:"missing,omitempty"`
+}
+
+// SegmentAck is the reply to a durable segment write.
+type SegmentAck struct {
+	Seq     uint64 `json:"seq"`
+	NextSeq uint64 `json:"next_seq"`
+}
+
+// StopRequest finalizes a recording of Count segments (0..Count-1).
+type StopRequest struct {
+	Count     uint64    `json:"count"`
+	StoppedAt time.Time `json:"stopped_at"`
+}
+
+// SegmentMeta is one segment's line in the metadata.
+type SegmentMeta struct {
+	Seq      uint64 `json:"seq"`
+	Size     int64  `json:"size"`
+	Checksum string `json:"sha256"`
+}
+
+// Metadata is written beside the finalized MP4.
+type Metadata struct {
+	ID          string        `json:"id"`
+	RoomID      string        `json:"room_id"`
+	BoxID       string        `json:"box_id"`
+	ServerID    string        `json:"server_id"`
+	Mode        Mode          `json:"mode"`
+	StartedAt   time.Time     `json:"started_at"`
+	StoppedAt   time.Time     `json:"stopped_at"`
+	FinalizedAt time.Time     `json:"finalized_at"`
+	Segments    []SegmentMeta `json:"segments"`
+	Gaps        []Gap         `json:"gaps"`
+	MediaBytes  int64         `json:"media_bytes"`
+	MediaSHA256 string        `json:"media_sha256"`
+}
+
+// Error is the body of every non-2xx reply.
+type Error struct {
+	Error string `json:"error"`
+}
