@@ -49,6 +49,17 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("wire: unknown mode %q (want buffered or unbuffered)", s)
 }
 
+// UnmarshalText rejects unknown modes wherever a Mode is decoded (JSON,
+// TOML).
+func (m *Mode) UnmarshalText(b []byte) error {
+	v, err := ParseMode(string(b))
+	if err != nil {
+		return err
+	}
+	*m = v
+	return nil
+}
+
 // Health is what GET /api/v1/health answers, without authentication.
 type Health struct {
 	ServerID string    `json:"server_id"` // stable name of this server

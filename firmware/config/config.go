@@ -1,0 +1,273 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"twincap/firmware/policy"
+	"twincap/firmware/roomclient"
+	"twincap/server/wire"
+)
+
+// ErrInvalid is wrapped by every validation error.
+var ErrInvalid = errors.New("config: invalid")
+
+// Server is one configured room server.
+type Server struct {
+	// Addr is host:port; port 0 (or none) means the standard port.
+	Addr string `toml:"addr"`
+}
+
+// Video is what the camera is asked for and the encoder produces.
+type Video struct {
+	Width   int    `toml:"width"`
+	Height  int    `toml:"height"`
+	FPS     int    `toml:"fps"`
+	Bitrate int    `toml:"bitrate"` // bit/s
+	Preset  string `toml:"preset"`  // x264 preset
+}
+
+// Duration is a time.Duration written as "1s", "500ms" in TOML.
+type Duration struct{ time.Duration }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("duration %q: %w", b, err)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil }
+
+// Config is the whole box configuration.
+type Config struct {
+	BoxID  string `toml:"box_id"`
+	RoomID string `toml:"room_id"`
+	// Preferred is required; Redundant may be empty in a one-server room.
+	Preferred Server `toml:"preferred"`
+	Redundant Server `toml:"redundant"`
+	// CAFile is the room CA the servers' certificates are checked against.
+	CAFile   string          `toml:"ca_file"`
+	Fallback policy.Fallback `toml:"fallback"`
+	Mode     wire.Mode       `toml:"mode"`
+	// JournalDir holds one journal per interview (buffered mode).
+	JournalDir string `toml:"journal_dir"`
+	// Window is how much media unbuffered mode keeps for brief blips.
+	Window Duration `toml:"window"`
+	// Control is the listen address of the local control API.
+	Control string `toml:"control"`
+	// Camera is a V4L2 device path, or "testpattern".
+	Camera string `toml:"camera"`
+	// Microphone is an ALSA device, or "tone".
+	Microphone      string   `toml:"microphone"`
+	Video           Video    `toml:"video"`
+	AudioBitrate    int      `toml:"audio_bitrate"`
+	SegmentDuration Duration `toml:"segment_duration"`
+	// LostGrace is how long an interview goes on with no server available
+	// before it is stopped (what was journaled is still delivered later).
+	LostGrace Duration `toml:"lost_grace"`
+}
+
+// Default is the configuration before any file is read.
+func Default() Config {
+	return Config{
+		BoxID:           "box",
+		RoomID:          "room",
+		Fallback:        policy.Any,
+		Mode:            wire.Buffered,
+		JournalDir:      "journal",
+		Window:          Duration{10 * time.Second},
+		Control:         "127.0.0.1:8080",
+		Camera:          "testpattern",
+		Microphone:      "tone",
+		Video:           Video{Width: 1280, Height: 720, FPS: 30, Bitrate: 4_000_000, Preset: "veryfast"},
+		AudioBitrate:    64_000,
+		SegmentDuration: Duration{time.Second},
+		LostGrace:       Duration{10 * time.Second},
+	}
+}
+
+// Parse applies a TOML document over the defaults; unknown keys are errors.
+func Parse(data []byte) (Config, error) {
+	c := Default()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, len(und))
+		for i, k := range und {
+			keys[i] = k.String()
+		}
+		return Config{}, fmt.Errorf("%w: unknown keys: %s", ErrInvalid, strings.Join(keys, ", "))
+	}
+	return c, nil
+}
+
+// Load reads path (if not empty), then the environment, then validates.
+func Load(path string, env func(string) (string, bool)) (Config, error) {
+	c := Default()
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Config{}, fmt.Errorf("config: %w", err)
+		}
+		if c, err = Parse(data); err != nil {
+			return Config{}, fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	if env == nil {
+		env = os.LookupEnv
+	}
+	if err := c.applyEnv(env); err != nil {
+		return Config{}, err
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+func (c *Config) applyEnv(env func(string) (string, bool)) error {
+	str := map[string]*string{
+		"BOX_ID": &c.BoxID, "ROOM_ID": &c.RoomID, "PREFERRED": &c.Preferred.Addr, "REDUNDANT": &c.Redundant.Addr,
+		"CA_FILE": &c.CAFile, "JOURNAL_DIR": &c.JournalDir, "CONTROL": &c.Control, "CAMERA": &c.Camera,
+		"MICROPHONE": &c.Microphone, "PRESET": &c.Video.Preset,
+	}
+	for k, p := range str {
+		if v, ok := env("TWINCAP_BOX_" + k); ok {
+			*p = v
+		}
+	}
+	ints := map[string]*int{"WIDTH": &c.Video.Width, "HEIGHT": &c.Video.Height, "FPS": &c.Video.FPS, "BITRATE": &c.Video.Bitrate}
+	for k, p := range ints {
+		if v, ok := env("TWINCAP_BOX_" + k); ok {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%w: TWINCAP_BOX_%s=%q: not a whole number", ErrInvalid, k, v)
+			}
+			*p = n
+		}
+	}
+	if v, ok := env("TWINCAP_BOX_FALLBACK"); ok {
+		f, err := policy.ParseFallback(v)
+		if err != nil {
+			return fmt.Errorf("%w: TWINCAP_BOX_FALLBACK: %v", ErrInvalid, err)
+		}
+		c.Fallback = f
+	}
+	if v, ok := env("TWINCAP_BOX_MODE"); ok {
+		m, err := wire.ParseMode(v)
+		if err != nil {
+			return fmt.Errorf("%w: TWINCAP_BOX_MODE: %v", ErrInvalid, err)
+		}
+		c.Mode = m
+	}
+	return nil
+}
+
+// presets are x264's preset names.
+var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
+
+// Validate checks every field and names all that are wrong.
+func (c Config) Validate() error {
+	var errs []string
+	bad := func(format string, a ...any) { errs = append(errs, fmt.Sprintf(format, a...)) }
+	if c.BoxID == "" {
+		bad("box_id is empty")
+	}
+	if c.RoomID == "" {
+		bad("room_id is empty")
+	}
+	if c.Preferred.Addr == "" {
+		bad("preferred.addr is empty: a room needs at least one server")
+	} else if _, err := roomclient.HostPort(c.Preferred.Addr); err != nil {
+		bad("preferred.addr: %v", err)
+	}
+	if c.Redundant.Addr != "" {
+		if _, err := roomclient.HostPort(c.Redundant.Addr); err != nil {
+			bad("redundant.addr: %v", err)
+		}
+	}
+	if _, err := wire.ParseMode(string(c.Mode)); err != nil {
+		bad("mode: %v", err)
+	}
+	if _, err := policy.ParseFallback(c.Fallback.String()); err != nil {
+		bad("fallback: %v", err)
+	}
+	if c.Mode == wire.Buffered && c.JournalDir == "" {
+		bad("journal_dir is empty (buffered mode needs a journal)")
+	}
+	if c.Control == "" {
+		bad("control is empty")
+	}
+	if c.Camera == "" {
+		bad("camera is empty (a V4L2 device or \"testpattern\")")
+	}
+	if c.Microphone == "" {
+		bad("microphone is empty (an ALSA device or \"tone\")")
+	}
+	v := c.Video
+	if v.Width < 16 || v.Width > 7680 || v.Width%2 != 0 {
+		bad("video.width %d: want an even number from 16 to 7680", v.Width)
+	}
+	if v.Height < 16 || v.Height > 4320 || v.Height%2 != 0 {
+		bad("video.height %d: want an even number from 16 to 4320", v.Height)
+	}
+	if v.FPS < 1 || v.FPS > 120 {
+		bad("video.fps %d: want 1 to 120", v.FPS)
+	}
+	if v.Bitrate < 64_000 || v.Bitrate > 100_000_000 {
+		bad("video.bitrate %d: want 64000 to 100000000 bit/s", v.Bitrate)
+	}
+	known := false
+	for _, p := range presets {
+		known = known || p == v.Preset
+	}
+	if !known {
+		bad("video.preset %q: want one of %s", v.Preset, strings.Join(presets, ", "))
+	}
+	if c.AudioBitrate < 6000 || c.AudioBitrate > 510_000 {
+		bad("audio_bitrate %d: want 6000 to 510000", c.AudioBitrate)
+	}
+	if d := c.SegmentDuration.Duration; d < 100*time.Millisecond || d > 10*time.Second {
+		bad("segment_duration %s: want 100ms to 10s", d)
+	}
+	if c.Mode == wire.Unbuffered && c.Window.Duration < c.SegmentDuration.Duration {
+		bad("window %s: shorter than one segment", c.Window.Duration)
+	}
+	if c.LostGrace.Duration < 0 {
+		bad("lost_grace is negative")
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Servers lists the configured servers, preferred first, with their names.
+func (c Config) Servers() []NamedServer {
+	out := []NamedServer{{Name: "preferred", Addr: c.Preferred.Addr}}
+	if c.Redundant.Addr != "" {
+		out = append(out, NamedServer{Name: "redundant", Addr: c.Redundant.Addr})
+	}
+	return out
+}
+
+// NamedServer is a configured server with its role name.
+type NamedServer struct{ Name, Addr string }
+
+// WindowSegments is how many segments unbuffered mode keeps.
+func (c Config) WindowSegments() int {
+	n := int(c.Window.Duration / c.SegmentDuration.Duration)
+	return max(n, 1)
+}

@@ -1,0 +1,118 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"twincap/firmware/policy"
+	"twincap/server/wire"
+)
+
+const good = `
+box_id = "box-7"
+room_id = "room-12"
+fallback = "preferred"
+mode = "unbuffered"
+window = "5s"
+segment_duration = "500ms"
+[preferred]
+addr = "127.0.0.1:0"
+[redundant]
+addr = "127.0.0.1:9443"
+[video]
+width = 640
+height = 480
+fps = 25
+bitrate = 1000000
+preset = "ultrafast"
+`
+
+func TestParseGood(t *testing.T) {
+	c, err := Parse([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Fallback != policy.Preferred || c.Mode != wire.Unbuffered || c.SegmentDuration.Duration != 500*time.Millisecond {
+		t.Errorf("parsed %+v", c)
+	}
+	if c.WindowSegments() != 10 {
+		t.Errorf("WindowSegments = %d, want 10", c.WindowSegments())
+	}
+	if s := c.Servers(); len(s) != 2 || s[0].Name != "preferred" || s[1].Addr != "127.0.0.1:9443" {
+		t.Errorf("Servers = %+v", s)
+	}
+	// Defaults survive where the file is silent.
+	if c.Microphone != "tone" || c.AudioBitrate != 64000 {
+		t.Errorf("defaults lost: %+v", c)
+	}
+}
+
+func TestParseBad(t *testing.T) {
+	cases := []struct{ name, doc, want string }{
+		{"unknown key", "colour = 1\n[preferred]\naddr=\"a:1\"", "unknown keys: colour"},
+		{"unknown fallback", "fallback = \"first\"", "unknown fallback"},
+		{"unknown mode", "mode = \"maybe\"", "unknown mode"},
+		{"bad duration", "window = \"soon\"", "duration"},
+		{"syntax", "box_id = ", "config:"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Parse([]byte(c.doc))
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Parse = %v, want error containing %q", err, c.want)
+			}
+		})
+	}
+}
+
+func TestValidateNamesEveryBadField(t *testing.T) {
+	c := Default()
+	c.Preferred.Addr = ""
+	c.Video.Width = 641
+	c.Video.Preset = "quick"
+	c.SegmentDuration.Duration = time.Minute
+	err := c.Validate()
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Validate = %v, want ErrInvalid", err)
+	}
+	for _, want := range []string{"preferred.addr", "video.width 641", "video.preset \"quick\"", "segment_duration 1m0s"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
+
+func TestEnvOverridesFile(t *testing.T) {
+	env := map[string]string{"TWINCAP_BOX_PREFERRED": "127.0.0.1:1", "TWINCAP_BOX_FALLBACK": "all", "TWINCAP_BOX_FPS": "15"}
+	c, err := Load("", func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Preferred.Addr != "127.0.0.1:1" || c.Fallback != policy.All || c.Video.FPS != 15 {
+		t.Errorf("env not applied: %+v", c)
+	}
+	env["TWINCAP_BOX_FPS"] = "fast"
+	if _, err := Load("", func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err == nil {
+		t.Error("bad number in env accepted")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(good))
+	f.Add([]byte("mode = \"buffered\"\n"))
+	f.Add([]byte("[video]\nwidth = -1"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c, err := Parse(data)
+		if err != nil {
+			return
+		}
+		// Whatever parsed must validate or say why, never panic.
+		_ = c.Validate()
+		_ = c.Servers()
+	})
+}
