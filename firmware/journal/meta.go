@@ -1,0 +1,104 @@
+package journal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// The states an interview's journal can be in (Meta.State).
+const (
+	StateRecording = "recording"
+	StateStopping  = "stopping"  // the operator pressed stop; Meta.Count is final
+	StateCancelled = "cancelled" // what was buffered is to be deleted everywhere
+)
+
+// Meta describes the interview a journal belongs to.
+type Meta struct {
+	RecordingID string
+	RoomID      string
+	Mode        string
+	StartedAt   time.Time
+	State       string // "recording", "stopping" (operator pressed stop; Count is final), "cancelled"
+	Count       uint64 // final segment count once stopping
+}
+
+func (m Meta) validate() error {
+	switch m.State {
+	case "", StateRecording, StateStopping, StateCancelled:
+		return nil
+	}
+	return fmt.Errorf("journal: meta: unknown state %q (want %q, %q or %q)", m.State, StateRecording, StateStopping, StateCancelled)
+}
+
+const metaVersion = 1
+
+// metaFile is the on-disk form: explicit names so that renaming a Go field
+// never changes the format.
+type metaFile struct {
+	Version     int       `json:"version"`
+	RecordingID string    `json:"recording_id"`
+	RoomID      string    `json:"room_id"`
+	Mode        string    `json:"mode"`
+	StartedAt   time.Time `json:"started_at"`
+	State       string    `json:"state"`
+	Count       uint64    `json:"count"`
+}
+
+func encodeMeta(m Meta) ([]byte, error) {
+	b, err := json.MarshalIndent(metaFile{
+		Version:     metaVersion,
+		RecordingID: m.RecordingID,
+		RoomID:      m.RoomID,
+		Mode:        m.Mode,
+		StartedAt:   m.StartedAt,
+		State:       m.State,
+		Count:       m.Count,
+	}, "", "\t")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// readMeta reads dir's meta; a journal without one has the zero Meta.
+func readMeta(dir string) (Meta, error) {
+	b, err := os.ReadFile(filepath.Join(dir, metaName))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Meta{}, nil
+	}
+	if err != nil {
+		return Meta{}, err
+	}
+	var f metaFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return Meta{}, fmt.Errorf("%w: %s: %v", ErrCorrupt, metaName, err)
+	}
+	if f.Version != metaVersion {
+		return Meta{}, fmt.Errorf("%w: %s: unsupported version %d", ErrCorrupt, metaName, f.Version)
+	}
+	m := Meta{
+		RecordingID: f.RecordingID,
+		RoomID:      f.RoomID,
+		Mode:        f.Mode,
+		StartedAt:   f.StartedAt,
+		State:       f.State,
+		Count:       f.Count,
+	}
+	if err := m.validate(); err != nil {
+		return Meta{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	return m, nil
+}
+
+func writeMeta(dir string, m Meta) error {
+	b, err := encodeMeta(m)
+	if err != nil {
+		return err
+	}
+	return writeFileDurable(dir, metaName, b)
+}
