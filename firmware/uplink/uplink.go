@@ -498,7 +498,9 @@ func (r *runner) sendNext(ctx context.Context, j *job) error {
 }
 
 func (r *runner) stop(ctx context.Context, j *job) error {
-	cctx, cancel := context.WithTimeout(ctx, 4*r.cfg.RequestTimeout+r.cfg.PutTimeout)
+	// The server builds the MP4 before it answers: allow for the copy of
+	// every segment (generously 20 ms each) on top of a segment upload.
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.PutTimeout+time.Duration(*j.count)*20*time.Millisecond)
 	st, err := r.client.Stop(cctx, j.Create.ID, wire.StopRequest{Count: *j.count, StoppedAt: time.Now().UTC()})
 	cancel()
 	if errors.Is(err, roomclient.ErrConflict) && len(st.Missing) > 0 {
