@@ -1,0 +1,227 @@
+package encoder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"twincap/drivers/audio"
+	"twincap/drivers/camera"
+	"twincap/encoder/fmp4"
+	"twincap/encoder/segment"
+)
+
+// Pipeline encodes one camera (and optionally one microphone) into
+// segments. Build it with New and call Run once per recording.
+type Pipeline struct {
+	cfg Config
+	cam camera.Camera
+	mic audio.Microphone
+
+	observe func(fmp4.Fragment) // tests see each fragment before it is marshalled
+}
+
+// New checks cfg (zero fields take the defaults) against the sources. mic
+// may be nil for a recording without sound. The pipeline does not close
+// the sources: whoever opened them does.
+func New(cfg Config, cam camera.Camera, mic audio.Microphone) (*Pipeline, error) {
+	if cam == nil {
+		return nil, errors.New("encoder: no camera")
+	}
+	cfg = cfg.withDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	f := cam.Format()
+	if f.Width != cfg.Width || f.Height != cfg.Height || f.FPS != cfg.FPS {
+		return nil, fmt.Errorf("encoder: camera delivers %v but the config asks for %dx%d@%d (no scaling or rate conversion here)", f, cfg.Width, cfg.Height, cfg.FPS)
+	}
+	if mic != nil {
+		af := mic.Format()
+		switch af.SampleRate {
+		case 8000, 12000, 16000, 24000, 48000:
+		default:
+			return nil, fmt.Errorf("encoder: microphone delivers %v; Opus needs 8000, 12000, 16000, 24000 or 48000 Hz", af)
+		}
+		if af.Channels != 1 && af.Channels != 2 {
+			return nil, fmt.Errorf("encoder: microphone delivers %v; want 1 or 2 channels", af)
+		}
+	}
+	return &Pipeline{cfg: cfg, cam: cam, mic: mic}, nil
+}
+
+// Config is the configuration in effect, defaults filled in.
+func (p *Pipeline) Config() Config { return p.cfg }
+
+type frameResult struct {
+	frame camera.Frame
+	err   error
+}
+
+type chunkResult struct {
+	chunk audio.Chunk
+	err   error
+}
+
+// Run encodes until ctx is cancelled. It sends segment 0 (the init
+// segment, built once the first IDR's SPS and PPS are known), then media
+// segments 1, 2, ... each starting with an IDR frame, covering about
+// SegmentDuration of video and carrying the audio of the same span.
+//
+// On cancel it sends the last partial segment (if it holds a frame) and
+// returns nil. If the camera ends (io.EOF) it does the same. If a source
+// or an encoder fails, it still sends what it has, then returns the error.
+// A microphone that ends leaves the rest of the recording silent.
+//
+// Segments are never dropped: the caller must receive from out until Run
+// closes it, which it does before returning. Run uses the sources, so only
+// one Run at a time.
+func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
+	defer close(out)
+	venc, err := NewVideoEncoder(p.cfg)
+	if err != nil {
+		return err
+	}
+	defer venc.Close()
+	var aenc *AudioEncoder
+	var micFormat audio.Format
+	if p.mic != nil {
+		micFormat = p.mic.Format()
+		if aenc, err = NewAudioEncoder(micFormat.SampleRate, micFormat.Channels, p.cfg.AudioBitrate); err != nil {
+			return err
+		}
+		defer aenc.Close()
+	}
+
+	// The readers block in the sources; they stop when rctx ends and are
+	// waited for before the encoders close.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	frames := make(chan frameResult, 1)
+	wg.Go(func() { readFrames(rctx, p.cam, frames) })
+	var chunks chan chunkResult
+	if p.mic != nil {
+		chunks = make(chan chunkResult, 4)
+		wg.Go(func() { readChunks(rctx, p.mic, chunks) })
+	}
+
+	m := newMuxer(p.cfg, venc, aenc, micFormat, out)
+	m.observe = p.observe
+	for {
+		var audioIn <-chan chunkResult
+		if chunks != nil && !m.audioAhead() {
+			audioIn = chunks
+		}
+		select {
+		case <-ctx.Done():
+			// Keep what the microphone already delivered.
+			return errors.Join(drain(m, chunks), m.finish())
+		case r := <-frames:
+			if r.err != nil {
+				if ctx.Err() != nil {
+					return m.finish()
+				}
+				if errors.Is(r.err, io.EOF) {
+					// A finite source has no real time to keep: let the
+					// microphone catch up with the last frame first.
+					if err := catchUp(ctx, m, chunks); err != nil {
+						return errors.Join(err, m.finish())
+					}
+					return m.finish()
+				}
+				return errors.Join(fmt.Errorf("encoder: camera: %w", r.err), m.finish())
+			}
+			if err := m.video(r.frame); err != nil {
+				return errors.Join(err, m.finish())
+			}
+		case r := <-audioIn:
+			if r.err != nil {
+				if ctx.Err() != nil {
+					return m.finish()
+				}
+				if errors.Is(r.err, io.EOF) {
+					chunks = nil
+					m.audioEnded()
+					continue
+				}
+				return errors.Join(fmt.Errorf("encoder: microphone: %w", r.err), m.finish())
+			}
+			if err := m.audio(r.chunk); err != nil {
+				return errors.Join(err, m.finish())
+			}
+		}
+	}
+}
+
+func readFrames(ctx context.Context, cam camera.Camera, ch chan<- frameResult) {
+	for {
+		f, err := cam.Read(ctx)
+		select {
+		case ch <- frameResult{f, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func readChunks(ctx context.Context, mic audio.Microphone, ch chan<- chunkResult) {
+	for {
+		c, err := mic.Read(ctx)
+		select {
+		case ch <- chunkResult{c, err}:
+		case <-ctx.Done():
+			return
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// catchUp feeds the muxer audio until it covers the video, the microphone
+// ends, or ctx is done.
+func catchUp(ctx context.Context, m *muxer, chunks <-chan chunkResult) error {
+	for chunks != nil && m.needAudio() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-chunks:
+			if r.err != nil {
+				if errors.Is(r.err, io.EOF) || ctx.Err() != nil {
+					m.audioEnded()
+					return nil
+				}
+				return fmt.Errorf("encoder: microphone: %w", r.err)
+			}
+			if err := m.audio(r.chunk); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// drain feeds the muxer the chunks already waiting, without blocking.
+func drain(m *muxer, chunks <-chan chunkResult) error {
+	for chunks != nil {
+		select {
+		case r := <-chunks:
+			if r.err != nil {
+				return nil
+			}
+			if err := m.audio(r.chunk); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
