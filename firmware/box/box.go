@@ -1,0 +1,523 @@
+package box
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"twincap/drivers/audio"
+	"twincap/drivers/camera"
+	"twincap/encoder"
+	"twincap/encoder/segment"
+	"twincap/firmware/buffer"
+	"twincap/firmware/config"
+	"twincap/firmware/journal"
+	"twincap/firmware/policy"
+	"twincap/firmware/roomclient"
+	"twincap/firmware/uplink"
+	"twincap/server/wire"
+)
+
+// Sentinel errors the control API maps to replies.
+var (
+	ErrNotLoggedIn = errors.New("box: no operator is logged in")
+	ErrBusy        = errors.New("box: an interview is already running")
+	ErrIdle        = errors.New("box: no interview is running")
+	ErrCannotStart = errors.New("box: interview cannot start")
+)
+
+// Phase is the interview state machine's state.
+type Phase int
+
+const (
+	Idle      Phase = iota // no interview
+	Recording              // capturing, encoding, sending
+	Stopping               // the pipeline is flushing its last segment
+)
+
+func (p Phase) String() string {
+	switch p {
+	case Idle:
+		return "idle"
+	case Recording:
+		return "recording"
+	case Stopping:
+		return "stopping"
+	}
+	return fmt.Sprintf("Phase(%d)", int(p))
+}
+
+// Deps are what the box needs from outside: its sources, clock and logger.
+type Deps struct {
+	OpenCamera     func(config.Config) (camera.Camera, error)
+	OpenMicrophone func(config.Config) (audio.Microphone, error) // nil: video only
+	TLS            *tls.Config
+	Now            func() time.Time
+	Log            *slog.Logger
+	// Uplink tunes the uplinks' timeouts (tests shorten them).
+	Uplink uplink.Config
+}
+
+// Box is the capture box daemon.
+type Box struct {
+	cfg     config.Config
+	deps    Deps
+	log     *slog.Logger
+	names   []string
+	uplinks []*uplink.Server
+	clients []*roomclient.Client
+	reqs    chan request
+
+	mu     sync.Mutex // guards status and session
+	status Status
+	sess   session
+}
+
+type session struct {
+	user   string
+	ticket string
+}
+
+// New builds the box from its config; Run starts it.
+func New(cfg config.Config, deps Deps) (*Box, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if deps.OpenCamera == nil {
+		return nil, errors.New("box: no camera opener")
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	b := &Box{cfg: cfg, deps: deps, log: deps.Log, reqs: make(chan request)}
+	for _, s := range cfg.Servers() {
+		c, err := roomclient.New(s.Addr, deps.TLS)
+		if err != nil {
+			return nil, fmt.Errorf("box: %s server: %w", s.Name, err)
+		}
+		ucfg := deps.Uplink
+		ucfg.Name = s.Name
+		b.names = append(b.names, s.Name)
+		b.clients = append(b.clients, c)
+		b.uplinks = append(b.uplinks, uplink.New(ucfg, c, deps.Log))
+	}
+	b.status = Status{Phase: Idle.String(), Mode: cfg.Mode, Fallback: cfg.Fallback.String(), Room: policy.Connecting.String()}
+	return b, nil
+}
+
+type request struct {
+	kind  string // "start", "stop", "cancel"
+	reply chan reply
+}
+
+type reply struct {
+	id  string
+	err error
+}
+
+// interview is the running interview, owned by the loop.
+type interview struct {
+	create   wire.CreateRequest
+	src      appender
+	journal  *journal.Journal
+	cancel   context.CancelFunc
+	done     chan pipeResult
+	lostAt   time.Time // when the last available server was lost
+	stopWait []chan reply
+}
+
+type appender interface {
+	uplink.Source
+	Append(segment.Segment) error
+}
+
+type pipeResult struct{ err error }
+
+// delivery is a stopped interview whose journal waits until every server
+// has finalized it.
+type delivery struct {
+	journal *journal.Journal
+	dir     string
+}
+
+// Run runs the uplinks and the interview loop until ctx ends.
+func (b *Box) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	for _, u := range b.uplinks {
+		g.Go(func() error { return u.Run(ctx) })
+	}
+	g.Go(func() error { return b.loop(ctx) })
+	return g.Wait()
+}
+
+type loopState struct {
+	phase      Phase
+	cur        *interview
+	delivering map[string]*delivery
+	since      time.Time // when connecting to the room began
+	joined     bool      // the connect window is over: every server answered, or 2 minutes passed
+	message    string
+	lastID     string
+}
+
+func (b *Box) loop(ctx context.Context) error {
+	st := &loopState{delivering: map[string]*delivery{}, since: b.deps.Now()}
+	b.resumeJournals(ctx, st)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var done chan pipeResult
+		if st.cur != nil {
+			done = st.cur.done
+		}
+		select {
+		case <-ctx.Done():
+			if st.cur != nil {
+				// Shutdown: finish the current segment and journal it;
+				// the interview is shipped after the restart.
+				st.cur.cancel()
+				<-st.cur.done
+			}
+			return nil
+		case req := <-b.reqs:
+			b.handle(ctx, st, req)
+		case res := <-done:
+			b.pipelineDone(ctx, st, res)
+		case <-tick.C:
+			b.tick(ctx, st)
+		}
+		b.publish(st)
+	}
+}
+
+func (b *Box) handle(ctx context.Context, st *loopState, req request) {
+	switch req.kind {
+	case "start":
+		id, err := b.start(ctx, st)
+		req.reply <- reply{id: id, err: err}
+	case "stop":
+		if st.cur == nil {
+			req.reply <- reply{err: ErrIdle}
+			return
+		}
+		if st.phase == Recording {
+			st.phase = Stopping
+			st.cur.cancel()
+		}
+		st.cur.stopWait = append(st.cur.stopWait, req.reply)
+	case "cancel":
+		if st.cur == nil {
+			req.reply <- reply{err: ErrIdle}
+			return
+		}
+		id := st.cur.create.ID
+		st.cur.cancel()
+		<-st.cur.done
+		b.discard(ctx, st.cur)
+		for _, w := range st.cur.stopWait {
+			w <- reply{id: id, err: fmt.Errorf("box: interview %s was cancelled", id)}
+		}
+		st.cur, st.phase = nil, Idle
+		st.message = "interview " + id + " cancelled; its buffered recording was deleted"
+		req.reply <- reply{id: id}
+	}
+}
+
+func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
+	if st.cur != nil {
+		return "", ErrBusy
+	}
+	b.mu.Lock()
+	sess := b.sess
+	b.mu.Unlock()
+	if sess.ticket == "" {
+		return "", ErrNotLoggedIn
+	}
+	connected := make([]bool, len(b.uplinks))
+	for i, u := range b.uplinks {
+		connected[i] = Green(u.Status().State)
+	}
+	now := b.deps.Now()
+	b.updateJoined(st, connected)
+	if !st.joined {
+		d := policy.Decide(b.cfg.Fallback, now, st.since, connected, connected, b.names)
+		return "", fmt.Errorf("%w: %s", ErrCannotStart, d.Reason)
+	}
+
+	suffix := make([]byte, 4)
+	_, _ = rand.Read(suffix)
+	create := wire.CreateRequest{
+		ID:        segment.NewID(b.cfg.RoomID, now, hex.EncodeToString(suffix)),
+		RoomID:    b.cfg.RoomID,
+		BoxID:     b.cfg.BoxID,
+		Mode:      b.cfg.Mode,
+		StartedAt: now.UTC(),
+	}
+	iv := &interview{create: create, done: make(chan pipeResult, 1)}
+	if b.cfg.Mode == wire.Buffered {
+		j, err := journal.Create(filepath.Join(b.cfg.JournalDir, create.ID), journal.Meta{
+			RecordingID: create.ID, RoomID: create.RoomID, Mode: string(create.Mode), StartedAt: create.StartedAt, State: "recording",
+		})
+		if err != nil {
+			return "", fmt.Errorf("box: %w", err)
+		}
+		iv.journal = j
+		iv.src = buffer.NewJournaled(j)
+	} else {
+		iv.src = buffer.NewWindow(b.cfg.WindowSegments())
+	}
+
+	// Ask every server to open the recording at once; the fallback
+	// decides on the answers.
+	able := make([]bool, len(b.uplinks))
+	errs := make([]error, len(b.uplinks))
+	var wg sync.WaitGroup
+	for i, u := range b.uplinks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			errs[i] = u.Begin(bctx, uplink.Job{Create: create, Src: iv.src})
+			able[i] = errs[i] == nil
+		}()
+	}
+	wg.Wait()
+	// The window is over, so Decide goes straight to the fallback.
+	if d := policy.Decide(b.cfg.Fallback, now, st.since.Add(-policy.ConnectWindow), connected, able, b.names); !d.Start {
+		b.discard(ctx, iv)
+		for i, err := range errs {
+			if err != nil {
+				b.log.Warn("box: server could not start the recording", "server", b.names[i], "err", err)
+			}
+		}
+		return "", fmt.Errorf("%w: %s", ErrCannotStart, d.Reason)
+	}
+
+	cam, err := b.deps.OpenCamera(b.cfg)
+	if err != nil {
+		b.discard(ctx, iv)
+		return "", fmt.Errorf("%w: camera: %v", ErrCannotStart, err)
+	}
+	var mic audio.Microphone
+	if b.deps.OpenMicrophone != nil {
+		if mic, err = b.deps.OpenMicrophone(b.cfg); err != nil {
+			cam.Close()
+			b.discard(ctx, iv)
+			return "", fmt.Errorf("%w: microphone: %v", ErrCannotStart, err)
+		}
+	}
+	pipe, err := encoder.New(b.encoderConfig(), cam, mic)
+	if err != nil {
+		cam.Close()
+		if mic != nil {
+			mic.Close()
+		}
+		b.discard(ctx, iv)
+		return "", fmt.Errorf("%w: encoder: %v", ErrCannotStart, err)
+	}
+	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	iv.cancel = cancel
+	go b.runPipeline(pctx, pipe, cam, mic, iv)
+	st.cur, st.phase, st.lastID = iv, Recording, create.ID
+	st.message = ""
+	b.log.Info("box: interview started", "recording", create.ID, "user", sess.user, "servers_able", able)
+	return create.ID, nil
+}
+
+func (b *Box) encoderConfig() encoder.Config {
+	e := encoder.DefaultConfig()
+	e.Width, e.Height, e.FPS = b.cfg.Video.Width, b.cfg.Video.Height, b.cfg.Video.FPS
+	e.Bitrate, e.Preset = b.cfg.Video.Bitrate, b.cfg.Video.Preset
+	e.SegmentDuration = b.cfg.SegmentDuration.Duration
+	e.AudioBitrate = b.cfg.AudioBitrate
+	return e
+}
+
+// runPipeline encodes into the buffer until ctx ends; the last partial
+// segment is flushed and journaled before it reports.
+func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camera.Camera, mic audio.Microphone, iv *interview) {
+	out := make(chan segment.Segment, 8)
+	errc := make(chan error, 1)
+	go func() { errc <- pipe.Run(ctx, out) }()
+	var appendErr error
+	for s := range out {
+		if appendErr != nil {
+			continue
+		}
+		if err := iv.src.Append(s); err != nil {
+			appendErr = err
+			b.log.Error("box: journal append failed; the interview stops", "err", err)
+			iv.cancel()
+		}
+	}
+	err := <-errc
+	cam.Close()
+	if mic != nil {
+		mic.Close()
+	}
+	iv.done <- pipeResult{err: errors.Join(err, appendErr)}
+}
+
+func (b *Box) pipelineDone(ctx context.Context, st *loopState, res pipeResult) {
+	iv := st.cur
+	id := iv.create.ID
+	count := iv.src.Next()
+	if res.err != nil {
+		st.message = fmt.Sprintf("interview %s stopped by a fault: %v", id, res.err)
+		b.log.Error("box: pipeline", "recording", id, "err", res.err)
+	}
+	if iv.journal != nil {
+		m := iv.journal.Meta()
+		m.State, m.Count = "stopping", count
+		if err := iv.journal.SetMeta(m); err != nil {
+			b.log.Error("box: journal meta", "err", err)
+		}
+		st.delivering[id] = &delivery{journal: iv.journal, dir: filepath.Join(b.cfg.JournalDir, id)}
+	}
+	for _, u := range b.uplinks {
+		if err := u.Stop(ctx, id, count); err != nil {
+			b.log.Error("box: stop uplink", "server", u.Name(), "err", err)
+		}
+	}
+	for _, w := range iv.stopWait {
+		w <- reply{id: id}
+	}
+	b.log.Info("box: interview stopped", "recording", id, "segments", count)
+	st.cur, st.phase = nil, Idle
+}
+
+// discard deletes an interview's buffered data on the box and (now or
+// when they return) on every server.
+func (b *Box) discard(ctx context.Context, iv *interview) {
+	for _, u := range b.uplinks {
+		if err := u.Cancel(ctx, iv.create.ID); err != nil {
+			b.log.Error("box: cancel on server", "server", u.Name(), "err", err)
+		}
+	}
+	if iv.journal != nil {
+		dir := filepath.Join(b.cfg.JournalDir, iv.create.ID)
+		// Marked first, so a power cut half-way through the removal still
+		// leaves a journal that a restart knows to delete, not deliver.
+		m := iv.journal.Meta()
+		m.State = "cancelled"
+		if err := iv.journal.SetMeta(m); err != nil {
+			b.log.Error("box: mark journal cancelled", "err", err)
+		}
+		iv.journal.Close()
+		if err := journal.Remove(dir); err != nil {
+			b.log.Error("box: remove journal", "dir", dir, "err", err)
+		}
+	}
+}
+
+// updateJoined ends the connect window once every server answered or the
+// window ran out with one; a server lost later does not reopen it.
+func (b *Box) updateJoined(st *loopState, connected []bool) {
+	if !st.joined && policy.Room(b.deps.Now(), st.since, connected) != policy.Connecting {
+		st.joined = true
+	}
+}
+
+func (b *Box) tick(ctx context.Context, st *loopState) {
+	statuses := make([]uplink.Status, len(b.uplinks))
+	connected := make([]bool, len(b.uplinks))
+	for i, u := range b.uplinks {
+		statuses[i] = u.Status()
+		connected[i] = Green(statuses[i].State)
+	}
+	b.updateJoined(st, connected)
+	// A journal is dropped only when every configured server holds the
+	// recording whole.
+	for id, d := range st.delivering {
+		all := true
+		for _, s := range statuses {
+			all = all && s.Done[id]
+		}
+		if all {
+			d.journal.Close()
+			if err := journal.Remove(d.dir); err != nil {
+				b.log.Error("box: remove delivered journal", "err", err)
+				continue
+			}
+			b.log.Info("box: recording held whole by every server; journal removed", "recording", id)
+			delete(st.delivering, id)
+		}
+	}
+	// Going on while at least one server is available.
+	if st.cur != nil && st.phase == Recording {
+		avail := make([]bool, len(statuses))
+		for i, s := range statuses {
+			avail[i] = Green(s.State)
+		}
+		now := b.deps.Now()
+		switch {
+		case policy.CanContinue(avail):
+			st.cur.lostAt = time.Time{}
+		case st.cur.lostAt.IsZero():
+			st.cur.lostAt = now
+		case now.Sub(st.cur.lostAt) >= b.cfg.LostGrace.Duration:
+			st.message = "interview stopped: no room server has been available for " + b.cfg.LostGrace.String() +
+				"; what was recorded is kept and delivered when a server returns"
+			b.log.Error("box: no server available; stopping the interview", "recording", st.cur.create.ID)
+			st.phase = Stopping
+			st.cur.cancel()
+		}
+	}
+}
+
+// resumeJournals hands interviews left in the journal folder by an earlier
+// run to the uplinks: what is still owed is shipped, cancelled ones are
+// deleted everywhere.
+func (b *Box) resumeJournals(ctx context.Context, st *loopState) {
+	if b.cfg.Mode != wire.Buffered {
+		return
+	}
+	dirs, err := journal.List(b.cfg.JournalDir)
+	if err != nil {
+		b.log.Warn("box: list journals", "err", err)
+		return
+	}
+	for _, dir := range dirs {
+		j, err := journal.Open(dir)
+		if err != nil {
+			b.log.Error("box: recover journal", "dir", dir, "err", err)
+			continue
+		}
+		m := j.Meta()
+		if cut := j.TruncatedBytes(); cut > 0 {
+			b.log.Warn("box: journal had a torn tail; cut", "recording", m.RecordingID, "bytes", cut)
+		}
+		if m.State == "cancelled" {
+			iv := &interview{create: wire.CreateRequest{ID: m.RecordingID}, journal: j}
+			b.discard(ctx, iv)
+			continue
+		}
+		count := j.Next()
+		m.State, m.Count = "stopping", count
+		if err := j.SetMeta(m); err != nil {
+			b.log.Error("box: journal meta", "err", err)
+		}
+		mode, _ := wire.ParseMode(m.Mode)
+		create := wire.CreateRequest{ID: m.RecordingID, RoomID: m.RoomID, BoxID: b.cfg.BoxID, Mode: mode, StartedAt: m.StartedAt}
+		src := buffer.NewJournaled(j)
+		for _, u := range b.uplinks {
+			_ = u.Begin(ctx, uplink.Job{Create: create, Src: src})
+			_ = u.Stop(ctx, m.RecordingID, count)
+		}
+		st.delivering[m.RecordingID] = &delivery{journal: j, dir: dir}
+		b.log.Info("box: resuming delivery of an earlier interview", "recording", m.RecordingID, "segments", count)
+	}
+}

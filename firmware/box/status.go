@@ -1,0 +1,188 @@
+package box
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"twincap/firmware/policy"
+	"twincap/firmware/roomclient"
+	"twincap/firmware/uplink"
+	"twincap/server/wire"
+)
+
+// ServerStatus is one server as the box shows it.
+type ServerStatus struct {
+	Name       string `json:"name"`
+	Addr       string `json:"addr"`
+	State      string `json:"state"`
+	Icon       string `json:"icon"` // the seed's words for the current mode
+	Green      bool   `json:"green"`
+	NeedsLogin bool   `json:"needs_login,omitempty"`
+	LastError  string `json:"last_error,omitempty"`
+	// Acked is how many segments of the current interview this server
+	// holds durably.
+	Acked uint64 `json:"acked"`
+}
+
+// Status is what the control API's status call answers.
+type Status struct {
+	Phase       string         `json:"phase"`
+	RecordingID string         `json:"recording_id,omitempty"`
+	LastID      string         `json:"last_recording_id,omitempty"`
+	StartedAt   time.Time      `json:"started_at,omitzero"`
+	Elapsed     float64        `json:"elapsed_seconds"`
+	Segments    uint64         `json:"segments"`
+	Mode        wire.Mode      `json:"mode"`
+	Fallback    string         `json:"fallback"`
+	Room        string         `json:"room"` // connecting, connected, degraded
+	User        string         `json:"user,omitempty"`
+	Servers     []ServerStatus `json:"servers"`
+	// FailoverReady is the seed's "two green icons".
+	FailoverReady bool     `json:"failover_ready"`
+	Owed          []string `json:"owed,omitempty"` // stopped interviews not yet held whole by every server
+	Message       string   `json:"message,omitempty"`
+}
+
+func (b *Box) publish(st *loopState) {
+	now := b.deps.Now()
+	s := Status{Phase: st.phase.String(), Mode: b.cfg.Mode, Fallback: b.cfg.Fallback.String(), Message: st.message, LastID: st.lastID}
+	connected := make([]bool, len(b.uplinks))
+	green := 0
+	for i, u := range b.uplinks {
+		us := u.Status()
+		ss := ServerStatus{
+			Name: us.Name, Addr: b.cfg.Servers()[i].Addr, State: us.State.String(),
+			Icon: Icon(b.cfg.Mode, us.State, false), Green: Green(us.State),
+			NeedsLogin: us.NeedsLogin, LastError: us.LastError,
+		}
+		if st.cur != nil {
+			ss.Acked = us.Recordings[st.cur.create.ID].Acked
+			if us.State == uplink.Online && us.Recordings[st.cur.create.ID].Created {
+				ss.State = uplink.Recording.String()
+			}
+		}
+		connected[i] = ss.Green
+		if ss.Green {
+			green++
+		}
+		s.Servers = append(s.Servers, ss)
+	}
+	s.FailoverReady = len(b.uplinks) == 2 && green == 2
+	s.Room = policy.Room(now, st.since, connected).String()
+	if st.joined && s.Room == policy.Connecting.String() {
+		s.Room = policy.Degraded.String()
+	}
+	if st.cur != nil {
+		s.RecordingID = st.cur.create.ID
+		s.StartedAt = st.cur.create.StartedAt
+		s.Elapsed = now.Sub(st.cur.create.StartedAt).Seconds()
+		s.Segments = st.cur.src.Next()
+	}
+	for id := range st.delivering {
+		s.Owed = append(s.Owed, id)
+	}
+	sort.Strings(s.Owed)
+	b.mu.Lock()
+	s.User = b.sess.user
+	b.status = s
+	b.mu.Unlock()
+}
+
+// Status is the latest snapshot.
+func (b *Box) Status() Status {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.status
+}
+
+func (b *Box) ask(ctx context.Context, kind string) (string, error) {
+	r := request{kind: kind, reply: make(chan reply, 1)}
+	select {
+	case b.reqs <- r:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	select {
+	case rep := <-r.reply:
+		return rep.id, rep.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Start starts an interview if the fallback policy allows; it returns the
+// recording ID.
+func (b *Box) Start(ctx context.Context) (string, error) { return b.ask(ctx, "start") }
+
+// Stop stops the interview once its last segment is journaled; the
+// servers finalize it in the background.
+func (b *Box) Stop(ctx context.Context) (string, error) { return b.ask(ctx, "stop") }
+
+// Cancel stops the interview and deletes what was buffered for it, on the
+// box and on the servers.
+func (b *Box) Cancel(ctx context.Context) (string, error) { return b.ask(ctx, "cancel") }
+
+// Login logs the operator in against the room's servers: the ticket from
+// the first that accepts is valid on both, and the uplinks use it to
+// (re)start recordings on either.
+func (b *Box) Login(ctx context.Context, user, password string) error {
+	type result struct {
+		rep wire.LoginReply
+		err error
+	}
+	results := make([]result, len(b.clients))
+	var wg sync.WaitGroup
+	for i, c := range b.clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			rep, err := c.Login(cctx, user, password)
+			results[i] = result{rep, err}
+		}()
+	}
+	wg.Wait()
+	var errs []error
+	ticket := ""
+	for i, r := range results {
+		if r.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", b.names[i], r.err))
+			continue
+		}
+		if ticket == "" {
+			ticket = r.rep.Ticket
+		}
+	}
+	if ticket == "" {
+		for _, e := range errs {
+			if errors.Is(e, roomclient.ErrUnauthorized) {
+				return fmt.Errorf("box: login refused: %w", errors.Join(errs...))
+			}
+		}
+		return fmt.Errorf("box: login failed on every server: %w", errors.Join(errs...))
+	}
+	for _, u := range b.uplinks {
+		if err := u.SetTicket(ctx, ticket); err != nil {
+			return fmt.Errorf("box: login: %w", err)
+		}
+	}
+	b.mu.Lock()
+	b.sess = session{user: user, ticket: ticket}
+	b.status.User = user
+	b.mu.Unlock()
+	b.log.Info("box: operator logged in", "user", user)
+	return nil
+}
+
+// Logout forgets the operator's session on the box.
+func (b *Box) Logout() {
+	b.mu.Lock()
+	b.sess = session{}
+	b.status.User = ""
+	b.mu.Unlock()
+}

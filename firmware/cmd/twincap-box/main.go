@@ -1,0 +1,126 @@
+// Command twincap-box is the capture box daemon: it records the interview
+// and writes it to the room's servers in lockstep. See package box.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"twincap/drivers/audio"
+	"twincap/drivers/audio/tone"
+	"twincap/drivers/camera"
+	"twincap/drivers/camera/testpattern"
+	"twincap/firmware/box"
+	"twincap/firmware/config"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "twincap-box:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	fs := flag.NewFlagSet("twincap-box", flag.ContinueOnError)
+	path := fs.String("config", "", "box configuration `file` (TOML); TWINCAP_BOX_* variables override it")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: twincap-box -config box.toml\n\n"+
+			"Records the interview from the camera (or a test pattern) and writes it to both room\n"+
+			"servers in lockstep. The control API listens on the config's 'control' address;\n"+
+			"use twincapctl to log in, start, stop and cancel.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return err
+	}
+	cfg, err := config.Load(*path, nil)
+	if err != nil {
+		return err
+	}
+	tlsConf, err := roomTLS(cfg.CAFile)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	b, err := box.New(cfg, box.Deps{
+		OpenCamera:     openCamera,
+		OpenMicrophone: openMicrophone,
+		TLS:            tlsConf,
+		Log:            log,
+	})
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	ln, err := net.Listen("tcp", cfg.Control)
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.Run(ctx) })
+	g.Go(func() error {
+		log.Info("control API listening", "addr", "http://"+ln.Addr().String())
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}
+
+func roomTLS(caFile string) (*tls.Config, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile == "" {
+		return conf, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("ca_file: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", caFile)
+	}
+	conf.RootCAs = pool
+	return conf, nil
+}
+
+func openCamera(cfg config.Config) (camera.Camera, error) {
+	if cfg.Camera != "testpattern" {
+		return nil, fmt.Errorf("camera %q: only \"testpattern\" is supported in this build (V4L2 comes with the appliance image)", cfg.Camera)
+	}
+	return testpattern.New(testpattern.Config{Width: cfg.Video.Width, Height: cfg.Video.Height, FPS: cfg.Video.FPS, Paced: true})
+}
+
+func openMicrophone(cfg config.Config) (audio.Microphone, error) {
+	if cfg.Microphone != "tone" {
+		return nil, fmt.Errorf("microphone %q: only \"tone\" is supported in this build (ALSA comes with the appliance image)", cfg.Microphone)
+	}
+	return tone.New(tone.Config{Paced: true})
+}
