@@ -1,0 +1,41 @@
+# twincap — make help lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin
+FUZZTIME ?= 10s
+CMDS := ./firmware/cmd/twincap-box ./firmware/cmd/twincapctl ./server/cmd/twincap-server
+
+.PHONY: help setup build test check unit fuzz bench lint demo e2e clean
+
+help: ## list the targets
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+setup: ## install what building and testing need (apt packages; run as root)
+	./scripts/setup
+
+build: ## build the box daemon, its CLI and the room server into bin/
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(CMDS)
+
+lint: ## go vet, gofmt and go mod tidy -diff
+	$(GO) vet ./...
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) mod tidy -diff
+
+unit: ## go test -race over every package (includes the end-to-end room test)
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+fuzz: ## run every fuzz target briefly (FUZZTIME each)
+	./scripts/fuzz $(FUZZTIME)
+
+test: lint unit fuzz ## everything CI runs
+
+bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, ...)
+	./scripts/bench
+
+demo: build ## run a whole room here: two servers and a box on a test pattern
+	./scripts/demo
+
+clean: ## remove build output
+	rm -rf $(BIN) out

@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"twincap/firmware/box"
+	"twincap/firmware/roomclient"
+	"twincap/server/wire"
+)
+
+// killAndRestart kills a server with SIGKILL in the middle of the
+// interview, checks the box marks it offline while recording goes on with
+// the other, restarts it and waits until the box records on it again and
+// has backfilled what it missed.
+func (r *room) killAndRestart(s *server, other *server, down time.Duration) {
+	t := r.t
+	t.Helper()
+	killed := time.Now()
+	s.p.kill()
+	r.waitFor(s.name+" marked offline", 5*time.Second, func() bool { return r.serverState(s.name) == "offline" })
+	t.Logf("%s killed: marked offline after %s", s.name, time.Since(killed).Round(10*time.Millisecond))
+
+	before := r.acked(other.name)
+	time.Sleep(down)
+	if after := r.acked(other.name); after <= before {
+		t.Fatalf("recording did not go on with %s while %s was down: acked %d then %d", other.name, s.name, before, after)
+	}
+	r.startServer(s)
+	back := time.Now()
+	r.waitFor(s.name+" recording again and caught up", 30*time.Second, func() bool {
+		st := r.mustStatus()
+		for _, ss := range st.Servers {
+			if ss.Name == s.name {
+				return ss.State == "recording" && ss.Acked+1 >= st.Segments && st.Segments > 0
+			}
+		}
+		return false
+	})
+	t.Logf("%s restarted: recording again and backfilled after %s", s.name, time.Since(back).Round(10*time.Millisecond))
+}
+
+func (r *room) acked(name string) uint64 {
+	for _, s := range r.mustStatus().Servers {
+		if s.Name == name {
+			return s.Acked
+		}
+	}
+	return 0
+}
+
+func (r *room) waitFinalized(id string, servers ...*server) {
+	r.t.Helper()
+	ticket := r.ticket()
+	r.waitFor("recording finalized on "+serverNames(servers), 60*time.Second, func() bool {
+		for _, s := range servers {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			st, err := r.client(s, ticket).Get(ctx, id)
+			cancel()
+			if err != nil || st.State != wire.StateFinalized {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func serverNames(ss []*server) string {
+	out := ""
+	for i, s := range ss {
+		if i > 0 {
+			out += " and "
+		}
+		out += s.name
+	}
+	return out
+}
+
+func (r *room) probeMedia(name string, media []byte) probe {
+	path := filepath.Join(r.dir, name+".mp4")
+	if err := os.WriteFile(path, media, 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	return ffprobe(r.t, path)
+}
+
+func TestBufferedRecordingSurvivesEachServerKilled(t *testing.T) {
+	r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "any"})
+	pref, red := r.servers[0], r.servers[1]
+	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+	r.login()
+
+	t0 := time.Now()
+	id := r.action(box.PathStart)
+	time.Sleep(4 * time.Second)
+	r.killAndRestart(pref, red, 3*time.Second)
+	time.Sleep(3 * time.Second)
+	r.killAndRestart(red, pref, 3*time.Second)
+	time.Sleep(3 * time.Second)
+	if got := r.action(box.PathStop); got != id {
+		t.Fatalf("stopped %q, started %q", got, id)
+	}
+	wall := time.Since(t0).Seconds()
+
+	r.waitFor("both servers to hold the recording whole (nothing owed)", 60*time.Second, func() bool {
+		st := r.mustStatus()
+		return len(st.Owed) == 0 && st.Phase == "idle"
+	})
+	r.waitFinalized(id, pref, red)
+
+	mediaP, metaP := r.recordingFiles(pref, id)
+	mediaR, metaR := r.recordingFiles(red, id)
+	if sum(mediaP) != sum(mediaR) || len(mediaP) == 0 {
+		t.Fatalf("recordings differ: preferred %d bytes %s, redundant %d bytes %s", len(mediaP), sum(mediaP), len(mediaR), sum(mediaR))
+	}
+	if metaP.MediaSHA256 != sum(mediaP) || metaR.MediaSHA256 != sum(mediaR) {
+		t.Errorf("metadata sha256 does not match the media")
+	}
+	if len(metaP.Gaps) != 0 || len(metaR.Gaps) != 0 {
+		t.Errorf("buffered recording has gaps: %v / %v", metaP.Gaps, metaR.Gaps)
+	}
+	if len(metaP.Segments) != len(metaR.Segments) || len(metaP.Segments) < 10 {
+		t.Errorf("segments: preferred %d, redundant %d", len(metaP.Segments), len(metaR.Segments))
+	}
+
+	p := r.probeMedia("preferred", mediaP)
+	t.Logf("recording %s: %d bytes, %d segments, ffprobe duration %.3fs, wall time %.3fs, %d video frames, max frame step %.3fs",
+		id, len(mediaP), len(metaP.Segments), p.Duration, wall, len(p.VideoPTS), p.maxGap())
+	if p.VideoCodec != "h264" || p.Width != 320 || p.Height != 240 {
+		t.Errorf("video stream: %s %dx%d, want h264 320x240", p.VideoCodec, p.Width, p.Height)
+	}
+	if p.AudioCodec != "opus" {
+		t.Errorf("audio stream: %q, want opus", p.AudioCodec)
+	}
+	if p.DecodeError != "" {
+		t.Errorf("ffmpeg decode errors: %s", p.DecodeError)
+	}
+	if math.Abs(p.Duration-wall) > 1.0 {
+		t.Errorf("duration %.3fs vs wall time %.3fs: more than one segment apart", p.Duration, wall)
+	}
+	if p.FrameStep == 0 || p.maxGap() > 1.5*p.FrameStep {
+		t.Errorf("video frames have a gap: max step %.3fs, frame step %.3fs", p.maxGap(), p.FrameStep)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(r.dir, "journal")); len(entries) != 0 {
+		t.Errorf("journal not removed after both servers hold the recording: %d entries", len(entries))
+	}
+}
+
+func TestUnbufferedGapIsRecordedOnTheServerThatMissedIt(t *testing.T) {
+	r := newRoom(t, roomOptions{mode: wire.Unbuffered, fallback: "any", window: "2s"})
+	pref, red := r.servers[0], r.servers[1]
+	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+	r.login()
+	t0 := time.Now()
+	id := r.action(box.PathStart)
+	time.Sleep(3 * time.Second)
+	// Longer away than the 2 s window: the redundant server gets a gap.
+	r.killAndRestart(red, pref, 5*time.Second)
+	time.Sleep(2 * time.Second)
+	r.action(box.PathStop)
+	wall := time.Since(t0).Seconds()
+	r.waitFinalized(id, pref, red)
+
+	mediaP, metaP := r.recordingFiles(pref, id)
+	_, metaR := r.recordingFiles(red, id)
+	if len(metaP.Gaps) != 0 {
+		t.Errorf("the surviving server has gaps: %v", metaP.Gaps)
+	}
+	if len(metaR.Gaps) == 0 {
+		t.Fatalf("the server that was away has no gap in its metadata")
+	}
+	missed := uint64(0)
+	for _, g := range metaR.Gaps {
+		missed += g.To - g.From
+	}
+	t.Logf("redundant gaps %v (%d segments missed)", metaR.Gaps, missed)
+	if missed < 2 {
+		t.Errorf("gap of %d segments; the server was away 5 s with a 2 s window", missed)
+	}
+	p := r.probeMedia("preferred", mediaP)
+	if math.Abs(p.Duration-wall) > 1.0 || p.maxGap() > 1.5*p.FrameStep || p.DecodeError != "" {
+		t.Errorf("surviving server's recording not whole: duration %.3f wall %.3f max step %.3f errors %q",
+			p.Duration, wall, p.maxGap(), p.DecodeError)
+	}
+}
+
+func TestCancelLeavesNothingAnywhere(t *testing.T) {
+	r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "all"})
+	pref, red := r.servers[0], r.servers[1]
+	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+	r.login()
+	id := r.action(box.PathStart)
+	time.Sleep(3 * time.Second)
+	// One server is away when the operator cancels: it is cleaned when it
+	// returns.
+	red.p.kill()
+	r.waitFor("redundant offline", 5*time.Second, func() bool { return r.serverState("redundant") == "offline" })
+	if got := r.action(box.PathCancel); got != id {
+		t.Fatalf("cancelled %q, want %q", got, id)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(r.dir, "journal")); len(entries) != 0 {
+		t.Errorf("journal still holds %d entries after cancel", len(entries))
+	}
+	r.startServer(red)
+	ticket := r.ticket()
+	r.waitFor("the recording deleted on both servers", 20*time.Second, func() bool {
+		for _, s := range []*server{pref, red} {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			_, err := r.client(s, ticket).Get(ctx, id)
+			cancel()
+			if !errors.Is(err, roomclient.ErrNotFound) {
+				return false
+			}
+		}
+		return true
+	})
+	for _, s := range []*server{pref, red} {
+		if entries, _ := os.ReadDir(filepath.Join(s.data, "recordings")); len(entries) != 0 {
+			t.Errorf("%s data dir still holds %d recordings", s.name, len(entries))
+		}
+	}
+}
+
+func TestStartRefusedByFallbackAll(t *testing.T) {
+	r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "all"})
+	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+	r.login()
+	r.servers[1].p.kill()
+	r.waitFor("redundant offline", 5*time.Second, func() bool { return r.serverState("redundant") == "offline" })
+	code, err := r.call("POST", box.PathStart, nil, nil)
+	if err == nil || code != 409 {
+		t.Fatalf("start with policy ALL and one server down: code %d err %v, want 409", code, err)
+	}
+	if !strings.Contains(err.Error(), "fallback all: redundant cannot start a recording") {
+		t.Errorf("refused for the wrong reason: %v", err)
+	}
+	if st := r.mustStatus(); st.Phase != "idle" {
+		t.Errorf("phase %s after a refused start", st.Phase)
+	}
+}
