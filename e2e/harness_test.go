@@ -496,3 +496,16 @@ tls_key_file = %q
 		t.Fatal(err)
 	}
 }
+
+// journals lists the interview journals left on the box (folders; the
+// operator's session file beside them does not count).
+func (r *room) journals() []string {
+	entries, _ := os.ReadDir(filepath.Join(r.dir, "journal"))
+	var dirs []string
+	for _, e := range entries {
+		if e.IsDir() {
+			dirs = append(dirs, e.Name())
+		}
+	}
+	return dirs
+}

@@ -147,8 +147,8 @@ func TestBufferedRecordingSurvivesEachServerKilled(t *testing.T) {
 	if p.FrameStep == 0 || p.maxGap() > 1.5*p.FrameStep {
 		t.Errorf("video frames have a gap: max step %.3fs, frame step %.3fs", p.maxGap(), p.FrameStep)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(r.dir, "journal")); len(entries) != 0 {
-		t.Errorf("journal not removed after both servers hold the recording: %d entries", len(entries))
+	if dirs := r.journals(); len(dirs) != 0 {
+		t.Errorf("journal not removed after both servers hold the recording: %v", dirs)
 	}
 }
 
@@ -204,8 +204,8 @@ func TestCancelLeavesNothingAnywhere(t *testing.T) {
 	if got := r.action(box.PathCancel); got != id {
 		t.Fatalf("cancelled %q, want %q", got, id)
 	}
-	if entries, _ := os.ReadDir(filepath.Join(r.dir, "journal")); len(entries) != 0 {
-		t.Errorf("journal still holds %d entries after cancel", len(entries))
+	if dirs := r.journals(); len(dirs) != 0 {
+		t.Errorf("journal still holds %v after cancel", dirs)
 	}
 	r.startServer(red)
 	ticket := r.ticket()
@@ -242,5 +242,53 @@ func TestStartRefusedByFallbackAll(t *testing.T) {
 	}
 	if st := r.mustStatus(); st.Phase != "idle" {
 		t.Errorf("phase %s after a refused start", st.Phase)
+	}
+}
+
+// TestBoxRestartShipsWhatIsOwed stops the box in the middle of an interview
+// (kill -9, then SIGTERM), starts it again, and checks that every segment
+// it had journaled reaches both servers, which finalize the recording,
+// without anyone logging in again.
+func TestBoxRestartShipsWhatIsOwed(t *testing.T) {
+	for _, how := range []string{"kill -9", "SIGTERM"} {
+		t.Run(how, func(t *testing.T) {
+			r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "any"})
+			pref, red := r.servers[0], r.servers[1]
+			r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+			r.login()
+			id := r.action(box.PathStart)
+			// One server is away, so the journal holds what it owes.
+			time.Sleep(2 * time.Second)
+			red.p.kill()
+			time.Sleep(3 * time.Second)
+			journaled := r.mustStatus().Segments
+			if how == "kill -9" {
+				r.box.kill()
+			} else if !r.box.term(10 * time.Second) {
+				t.Fatal("the box did not exit within 10 s of SIGTERM")
+			}
+			r.startServer(red)
+			r.box = start(t, r.dir, "box", filepath.Join(r.bin, "twincap-box"), "-config", r.boxCfg)
+			r.waitFinalized(id, pref, red)
+			r.waitFor("nothing owed", 30*time.Second, func() bool {
+				st, err := r.status()
+				return err == nil && len(st.Owed) == 0
+			})
+			mediaP, metaP := r.recordingFiles(pref, id)
+			mediaR, metaR := r.recordingFiles(red, id)
+			if sum(mediaP) != sum(mediaR) {
+				t.Fatalf("recordings differ after the box restarted")
+			}
+			if uint64(len(metaP.Segments)) < journaled || len(metaR.Segments) != len(metaP.Segments) {
+				t.Errorf("segments: preferred %d, redundant %d; %d were journaled before the box stopped",
+					len(metaP.Segments), len(metaR.Segments), journaled)
+			}
+			p := r.probeMedia("preferred", mediaP)
+			t.Logf("%s: %d segments journaled before, %d finalized on each server, %.2fs of media",
+				how, journaled, len(metaP.Segments), p.Duration)
+			if p.DecodeError != "" || p.maxGap() > 1.5*p.FrameStep {
+				t.Errorf("recording not whole: decode errors %q, max frame step %.3f", p.DecodeError, p.maxGap())
+			}
+		})
 	}
 }

@@ -113,7 +113,7 @@ func New(cfg config.Config, deps Deps) (*Box, error) {
 		b.clients = append(b.clients, c)
 		b.uplinks = append(b.uplinks, uplink.New(ucfg, c, deps.Log))
 	}
-	b.status = Status{Phase: Idle.String(), Mode: cfg.Mode, Fallback: cfg.Fallback.String(), Room: policy.Connecting.String()}
+	b.publish(&loopState{since: deps.Now()})
 	return b, nil
 }
 
@@ -174,6 +174,12 @@ type loopState struct {
 
 func (b *Box) loop(ctx context.Context) error {
 	st := &loopState{delivering: map[string]*delivery{}, since: b.deps.Now()}
+	if s, ok := b.loadSession(b.deps.Now()); ok {
+		if err := b.useSession(ctx, s.User, s.Ticket); err != nil {
+			return err
+		}
+		b.log.Info("box: operator session restored", "user", s.User, "expires", s.Expires)
+	}
 	b.resumeJournals(ctx, st)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()

@@ -149,13 +149,14 @@ func (b *Box) Login(ctx context.Context, user, password string) error {
 	wg.Wait()
 	var errs []error
 	ticket := ""
+	var expires time.Time
 	for i, r := range results {
 		if r.err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", b.names[i], r.err))
 			continue
 		}
 		if ticket == "" {
-			ticket = r.rep.Ticket
+			ticket, expires = r.rep.Ticket, r.rep.Expires
 		}
 	}
 	if ticket == "" {
@@ -166,6 +167,18 @@ func (b *Box) Login(ctx context.Context, user, password string) error {
 		}
 		return fmt.Errorf("box: login failed on every server: %w", errors.Join(errs...))
 	}
+	if err := b.useSession(ctx, user, ticket); err != nil {
+		return err
+	}
+	if err := b.saveSession(storedSession{User: user, Ticket: ticket, Expires: expires}); err != nil {
+		b.log.Error("box: the session is not kept across a restart", "err", err)
+	}
+	b.log.Info("box: operator logged in", "user", user)
+	return nil
+}
+
+// useSession hands the ticket to every uplink and remembers the operator.
+func (b *Box) useSession(ctx context.Context, user, ticket string) error {
 	for _, u := range b.uplinks {
 		if err := u.SetTicket(ctx, ticket); err != nil {
 			return fmt.Errorf("box: login: %w", err)
@@ -175,12 +188,13 @@ func (b *Box) Login(ctx context.Context, user, password string) error {
 	b.sess = session{user: user, ticket: ticket}
 	b.status.User = user
 	b.mu.Unlock()
-	b.log.Info("box: operator logged in", "user", user)
 	return nil
 }
 
-// Logout forgets the operator's session on the box.
+// Logout forgets the operator's session on the box (the uplinks keep the
+// ticket they have, so what is owed is still delivered).
 func (b *Box) Logout() {
+	b.dropSession()
 	b.mu.Lock()
 	b.sess = session{}
 	b.status.User = ""
