@@ -325,7 +325,7 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 			return "", fmt.Errorf("%w: microphone: %v", ErrCannotStart, err)
 		}
 	}
-	pipe, err := encoder.New(b.encoderConfig(), cam, mic)
+	pipe, err := encoder.New(b.cfg.Encoder(), cam, mic)
 	if err != nil {
 		cam.Close()
 		if mic != nil {
@@ -341,15 +341,6 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 	st.message = ""
 	b.log.Info("box: interview started", "recording", create.ID, "user", sess.user, "servers_able", able)
 	return create.ID, nil
-}
-
-func (b *Box) encoderConfig() encoder.Config {
-	e := encoder.DefaultConfig()
-	e.Width, e.Height, e.FPS = b.cfg.Video.Width, b.cfg.Video.Height, b.cfg.Video.FPS
-	e.Bitrate, e.Preset = b.cfg.Video.Bitrate, b.cfg.Video.Preset
-	e.SegmentDuration = b.cfg.SegmentDuration.Duration
-	e.AudioBitrate = b.cfg.AudioBitrate
-	return e
 }
 
 // runPipeline encodes into the buffer until ctx ends; the last partial

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"twincap/internal/durable"
 )
 
 // sessionFile keeps the operator's room ticket on the box, so that after a
@@ -24,38 +26,19 @@ type storedSession struct {
 
 func (b *Box) sessionPath() string { return filepath.Join(b.cfg.JournalDir, sessionFile) }
 
-// saveSession writes the session durably (tmp, fsync, rename, fsync dir).
+// saveSession writes the session durably, readable by the daemon only.
 func (b *Box) saveSession(s storedSession) error {
 	if b.cfg.JournalDir == "" {
 		return nil
 	}
-	if err := os.MkdirAll(b.cfg.JournalDir, 0o700); err != nil {
-		return fmt.Errorf("box: session: %w", err)
-	}
 	data, err := json.Marshal(s)
-	if err != nil {
-		return fmt.Errorf("box: session: %w", err)
-	}
-	tmp := b.sessionPath() + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return fmt.Errorf("box: session: %w", err)
-	}
-	_, err = f.Write(data)
 	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+		err = durable.MkdirAll(b.cfg.JournalDir, 0o700)
 	}
 	if err == nil {
-		err = os.Rename(tmp, b.sessionPath())
-	}
-	if err == nil {
-		err = syncDir(b.cfg.JournalDir)
+		err = durable.WriteFile(b.sessionPath(), data, 0o600)
 	}
 	if err != nil {
-		os.Remove(tmp)
 		return fmt.Errorf("box: session: %w", err)
 	}
 	return nil
@@ -84,13 +67,4 @@ func (b *Box) dropSession() {
 	if err := os.Remove(b.sessionPath()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		b.log.Warn("box: remove stored session", "err", err)
 	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"twincap/encoder"
 	"twincap/firmware/policy"
 	"twincap/firmware/roomclient"
 	"twincap/server/wire"
@@ -175,9 +176,6 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 	return nil
 }
 
-// presets are x264's preset names.
-var presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
-
 // Validate checks every field and names all that are wrong.
 func (c Config) Validate() error {
 	var errs []string
@@ -216,31 +214,9 @@ func (c Config) Validate() error {
 	if c.Microphone == "" {
 		bad("microphone is empty (an ALSA device or \"tone\")")
 	}
-	v := c.Video
-	if v.Width < 16 || v.Width > 7680 || v.Width%2 != 0 {
-		bad("video.width %d: want an even number from 16 to 7680", v.Width)
-	}
-	if v.Height < 16 || v.Height > 4320 || v.Height%2 != 0 {
-		bad("video.height %d: want an even number from 16 to 4320", v.Height)
-	}
-	if v.FPS < 1 || v.FPS > 120 {
-		bad("video.fps %d: want 1 to 120", v.FPS)
-	}
-	if v.Bitrate < 64_000 || v.Bitrate > 100_000_000 {
-		bad("video.bitrate %d: want 64000 to 100000000 bit/s", v.Bitrate)
-	}
-	known := false
-	for _, p := range presets {
-		known = known || p == v.Preset
-	}
-	if !known {
-		bad("video.preset %q: want one of %s", v.Preset, strings.Join(presets, ", "))
-	}
-	if c.AudioBitrate < 6000 || c.AudioBitrate > 510_000 {
-		bad("audio_bitrate %d: want 6000 to 510000", c.AudioBitrate)
-	}
-	if d := c.SegmentDuration.Duration; d < 100*time.Millisecond || d > 10*time.Second {
-		bad("segment_duration %s: want 100ms to 10s", d)
+	// The encoder owns the ranges and the preset names.
+	if err := c.Encoder().Validate(); err != nil {
+		bad("video settings (video.*, audio_bitrate, segment_duration): %v", err)
 	}
 	if c.Mode == wire.Unbuffered && c.Window.Duration < c.SegmentDuration.Duration {
 		bad("window %s: shorter than one segment", c.Window.Duration)
@@ -270,4 +246,13 @@ type NamedServer struct{ Name, Addr string }
 func (c Config) WindowSegments() int {
 	n := int(c.Window.Duration / c.SegmentDuration.Duration)
 	return max(n, 1)
+}
+
+// Encoder is the encoder's share of the configuration.
+func (c Config) Encoder() encoder.Config {
+	return encoder.Config{
+		Width: c.Video.Width, Height: c.Video.Height, FPS: c.Video.FPS,
+		Bitrate: c.Video.Bitrate, Preset: c.Video.Preset,
+		SegmentDuration: c.SegmentDuration.Duration, AudioBitrate: c.AudioBitrate,
+	}
 }

@@ -80,7 +80,7 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Validate = %v, want ErrInvalid", err)
 	}
-	for _, want := range []string{"preferred.addr", "video.width 641", "video.preset \"quick\"", "segment_duration 1m0s"} {
+	for _, want := range []string{"preferred.addr", "Width 641", "Preset \"quick\"", "SegmentDuration 1m0s"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"twincap/internal/durable"
 )
 
 // The files of a journal folder. Nothing else may live there: Remove
@@ -20,7 +22,13 @@ const (
 )
 
 func ownFile(name string) bool {
-	switch strings.TrimSuffix(name, tmpSuffix) {
+	// A temporary file of internal/durable is named after the file it
+	// replaces: TempPrefix + name + "-" + random.
+	base := strings.TrimSuffix(name, tmpSuffix)
+	if durable.IsTemp(name) {
+		base, _, _ = strings.Cut(strings.TrimPrefix(name, durable.TempPrefix), "-")
+	}
+	switch base {
 	case metaName, logName, ackName:
 		return true
 	}
@@ -28,79 +36,17 @@ func ownFile(name string) bool {
 }
 
 // syncDir makes the entries of dir (creations, renames, removals) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
+func syncDir(dir string) error { return durable.SyncDir(dir) }
 
 // writeFileDurable replaces dir/name with data so that after a crash the
-// file holds either the old or the new bytes, whole: write a temporary
-// file, fsync it, rename it over the old one, fsync the folder.
-func writeFileDurable(dir, name string, data []byte) (err error) {
-	tmp := filepath.Join(dir, name+tmpSuffix)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+// file holds either the old or the new bytes, whole.
+func writeFileDurable(dir, name string, data []byte) error {
+	return durable.WriteFile(filepath.Join(dir, name), data, 0o644)
 }
 
 // mkdirDurable creates dir and any missing parents, fsyncing the parent of
-// each folder it creates so that the new entries survive a power cut.
-func mkdirDurable(dir string) error {
-	var missing []string
-	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		fi, err := os.Stat(d)
-		if err == nil {
-			if !fi.IsDir() {
-				return fmt.Errorf("%s: not a directory", d)
-			}
-			break
-		}
-		if !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		missing = append(missing, d)
-		if filepath.Dir(d) == d {
-			break
-		}
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if err := syncDir(filepath.Dir(missing[i])); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// each folder it creates.
+func mkdirDurable(dir string) error { return durable.MkdirAll(dir, 0o755) }
 
 func exists(path string) (bool, error) {
 	_, err := os.Lstat(path)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"twincap/encoder/segment"
+	"twincap/internal/durable"
 )
 
 var testMeta = Meta{
@@ -440,5 +441,34 @@ func TestReadRacesClose(t *testing.T) {
 	j.Close()
 	if err := <-done; !errors.Is(err, ErrClosed) {
 		t.Fatalf("Read racing Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestRemoveAcceptsLeftoverTempFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "rec")
+	j, err := Create(dir, Meta{RecordingID: "rec", State: StateRecording})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	// What a power cut in the middle of a durable meta write leaves behind.
+	if err := os.WriteFile(filepath.Join(dir, durable.TempPrefix+metaName+"-0123abcd"), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(dir); err != nil {
+		t.Fatalf("Remove with a leftover temporary file: %v", err)
+	}
+	// A file that is not ours still stops Remove.
+	dir2 := filepath.Join(t.TempDir(), "rec2")
+	j2, err := Create(dir2, Meta{RecordingID: "rec2", State: StateRecording})
+	if err != nil {
+		t.Fatal(err)
+	}
+	j2.Close()
+	if err := os.WriteFile(filepath.Join(dir2, durable.TempPrefix+"photo.jpg-0123"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(dir2); err == nil {
+		t.Fatal("Remove deleted a folder holding a file that is not the journal's")
 	}
 }

@@ -287,43 +287,45 @@ func (r *runner) failed(op string, err error) {
 	r.fire(EvFailed)
 }
 
-func (r *runner) dial(ctx context.Context) {
+// checkHealth asks the server whether it is up. A new boot ID means it
+// restarted: every recording must be created there again, and the server
+// answers where each one stands.
+func (r *runner) checkHealth(ctx context.Context) bool {
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
 	h, err := r.client.Health(cctx)
 	cancel()
 	if err != nil {
 		r.failed("health", err)
-		return
+		return false
 	}
-	if r.bootID != "" && h.BootID != r.bootID {
-		r.log.Info("uplink: server restarted", "boot_id", h.BootID)
+	if h.BootID != r.bootID {
+		if r.bootID != "" {
+			r.log.Info("uplink: server restarted", "boot_id", h.BootID)
+		}
+		r.bootID = h.BootID
+		r.forgetCreated()
 	}
-	r.bootID = h.BootID
-	r.lastErr = ""
-	// Whatever happened while it was away, the server tells where each
-	// recording stands when it is created again.
+	return true
+}
+
+func (r *runner) forgetCreated() {
 	for _, j := range r.jobs {
 		j.created = false
 	}
+}
+
+func (r *runner) dial(ctx context.Context) {
+	if !r.checkHealth(ctx) {
+		return
+	}
+	r.lastErr = ""
+	// Whatever happened while it was away, the server tells where each
+	// recording stands when it is created again.
+	r.forgetCreated()
 	r.fire(EvDialOK)
 }
 
-func (r *runner) heartbeat(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
-	h, err := r.client.Health(cctx)
-	cancel()
-	if err != nil {
-		r.failed("health", err)
-		return
-	}
-	if h.BootID != r.bootID {
-		r.log.Info("uplink: server restarted between heartbeats", "boot_id", h.BootID)
-		r.bootID = h.BootID
-		for _, j := range r.jobs {
-			j.created = false
-		}
-	}
-}
+func (r *runner) heartbeat(ctx context.Context) { r.checkHealth(ctx) }
 
 func (r *runner) live() *job {
 	if len(r.jobs) == 0 {

@@ -14,7 +14,7 @@ import (
 	"sync"
 	"time"
 
-	"twincap/server/internal/durable"
+	"twincap/internal/durable"
 )
 
 // Ticket errors; all mean 401 to a client.

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"time"
 
-	"twincap/server/internal/durable"
+	"twincap/internal/durable"
 )
 
 // Errors that callers act on.

@@ -16,7 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"twincap/server/internal/durable"
+	"twincap/internal/durable"
 )
 
 // Validity periods.

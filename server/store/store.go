@@ -20,7 +20,7 @@ import (
 	"time"
 
 	"twincap/encoder/segment"
-	"twincap/server/internal/durable"
+	"twincap/internal/durable"
 	"twincap/server/wire"
 )
 
