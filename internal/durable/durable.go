@@ -26,9 +26,29 @@ func WriteFile(path string, data []byte, perm fs.FileMode) error {
 	})
 }
 
+// WriteFileIf writes data to path durably, but puts it in place only if
+// check returns nil; otherwise the temporary file is removed, nothing
+// appears at path, and check's error is returned. check runs while the
+// bytes are written and synced, so a checksum of data costs no extra time.
+// check must not modify data.
+func WriteFileIf(path string, data []byte, perm fs.FileMode, check func() error) error {
+	verdict := make(chan error, 1)
+	go func() { verdict <- check() }()
+	return writeFrom(path, perm, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, func() error { return <-verdict })
+}
+
 // WriteFrom writes what fill produces to path durably. Nothing appears at
 // path unless fill returns nil and every sync succeeds.
-func WriteFrom(path string, perm fs.FileMode, fill func(w io.Writer) error) (err error) {
+func WriteFrom(path string, perm fs.FileMode, fill func(w io.Writer) error) error {
+	return writeFrom(path, perm, fill, nil)
+}
+
+// writeFrom is WriteFrom with a last check between the fsync of the
+// temporary file and its rename.
+func writeFrom(path string, perm fs.FileMode, fill func(w io.Writer) error, before func() error) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -54,6 +74,11 @@ func WriteFrom(path string, perm fs.FileMode, fill func(w io.Writer) error) (err
 	}
 	if err = f.Close(); err != nil {
 		return fmt.Errorf("durable: close %s: %w", base, err)
+	}
+	if before != nil {
+		if err = before(); err != nil {
+			return err
+		}
 	}
 	if err = os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("durable: rename %s: %w", base, err)

@@ -37,3 +37,24 @@ func TestWriteFile(t *testing.T) {
 		}
 	}
 }
+
+func TestWriteFileIf(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "seg.m4s")
+	refused := errors.New("checksum mismatch")
+	if err := WriteFileIf(path, []byte("bad"), 0o644, func() error { return refused }); !errors.Is(err, refused) {
+		t.Fatalf("WriteFileIf with a failing check = %v, want its error", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a refused write left %d entries", len(entries))
+	}
+	if err := WriteFileIf(path, []byte("good"), 0o644, func() error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(path); err != nil || string(b) != "good" {
+		t.Fatalf("read back %q, %v", b, err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 1 {
+		t.Fatalf("%d entries after one write, want 1", len(entries))
+	}
+}

@@ -427,9 +427,6 @@ func (s *Store) PutSegment(id string, seq uint64, sum segment.Checksum, body []b
 	if seq > MaxSeq {
 		return wire.SegmentAck{}, fmt.Errorf("%w: segment %d above %d", ErrInvalid, seq, MaxSeq)
 	}
-	if segment.Sum(body) != sum {
-		return wire.SegmentAck{}, fmt.Errorf("store: %s segment %d: %w", id, seq, ErrBadChecksum)
-	}
 	if len(body) > segment.MaxSize {
 		return wire.SegmentAck{}, fmt.Errorf("%w: segment %d is %d bytes, limit %d", ErrInvalid, seq, len(body), segment.MaxSize)
 	}
@@ -442,7 +439,16 @@ func (s *Store) PutSegment(id string, seq uint64, sum segment.Checksum, body []b
 		return wire.SegmentAck{}, fmt.Errorf("%w: %s", ErrFinalized, id)
 	}
 	path := filepath.Join(rec.dir, segmentsDir, segment.Name(seq))
+	verify := func() error {
+		if segment.Sum(body) != sum {
+			return fmt.Errorf("store: %s segment %d: %w", id, seq, ErrBadChecksum)
+		}
+		return nil
+	}
 	if _, ok := rec.held[seq]; ok {
+		if err := verify(); err != nil {
+			return wire.SegmentAck{}, err
+		}
 		have, err := os.ReadFile(path)
 		if err != nil {
 			return wire.SegmentAck{}, fmt.Errorf("store: %s segment %d: %w", id, seq, err)
@@ -452,7 +458,12 @@ func (s *Store) PutSegment(id string, seq uint64, sum segment.Checksum, body []b
 		}
 		return wire.SegmentAck{Seq: seq, NextSeq: rec.next}, nil
 	}
-	if err := durable.WriteFile(path, body, filePerm); err != nil {
+	// The checksum is verified while the bytes go to disk; a mismatch
+	// removes the temporary file, so nothing changes.
+	if err := durable.WriteFileIf(path, body, filePerm, verify); err != nil {
+		if errors.Is(err, ErrBadChecksum) {
+			return wire.SegmentAck{}, err
+		}
 		return wire.SegmentAck{}, fmt.Errorf("store: %s segment %d: %w", id, seq, err)
 	}
 	rec.held[seq] = int64(len(body))
