@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -227,21 +228,49 @@ func TestCancelLeavesNothingAnywhere(t *testing.T) {
 	}
 }
 
-func TestStartRefusedByFallbackAll(t *testing.T) {
-	r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "all"})
-	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
-	r.login()
-	r.servers[1].p.kill()
-	r.waitFor("redundant offline", 5*time.Second, func() bool { return r.serverState("redundant") == "offline" })
-	code, err := r.call("POST", box.PathStart, nil, nil)
-	if err == nil || code != 409 {
-		t.Fatalf("start with policy ALL and one server down: code %d err %v, want 409", code, err)
+// TestFallbackPolicyWithOneServerDown starts an interview with one
+// server killed after the room connected, for each fallback.
+func TestFallbackPolicyWithOneServerDown(t *testing.T) {
+	cases := []struct {
+		fallback string
+		down     int // index of the killed server: 0 preferred, 1 redundant
+		starts   bool
+		reason   string
+	}{
+		{"any", 0, true, ""},
+		{"preferred", 1, true, ""},
+		{"preferred", 0, false, "fallback preferred: preferred cannot start a recording"},
+		{"all", 1, false, "fallback all: redundant cannot start a recording"},
 	}
-	if !strings.Contains(err.Error(), "fallback all: redundant cannot start a recording") {
-		t.Errorf("refused for the wrong reason: %v", err)
-	}
-	if st := r.mustStatus(); st.Phase != "idle" {
-		t.Errorf("phase %s after a refused start", st.Phase)
+	for _, c := range cases {
+		t.Run(fmt.Sprintf("%s/%d-down", c.fallback, c.down), func(t *testing.T) {
+			r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: c.fallback})
+			r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+			r.login()
+			down := r.servers[c.down]
+			down.p.kill()
+			r.waitFor(down.name+" offline", 5*time.Second, func() bool { return r.serverState(down.name) == "offline" })
+			var rep box.ActionReply
+			code, err := r.call("POST", box.PathStart, nil, &rep)
+			if !c.starts {
+				if err == nil || code != 409 || !strings.Contains(err.Error(), c.reason) {
+					t.Fatalf("start = %d, %v; want 409 with %q", code, err, c.reason)
+				}
+				if st := r.mustStatus(); st.Phase != "idle" {
+					t.Errorf("phase %s after a refused start", st.Phase)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("start refused: %v", err)
+			}
+			time.Sleep(2 * time.Second)
+			if got := r.action(box.PathStop); got != rep.RecordingID {
+				t.Fatalf("stopped %q, started %q", got, rep.RecordingID)
+			}
+			up := r.servers[1-c.down]
+			r.waitFinalized(rep.RecordingID, up)
+		})
 	}
 }
 
