@@ -164,10 +164,6 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, hd
 		return se
 	}
 	if out != nil {
-		if w, ok := out.(io.Writer); ok {
-			_, err = w.Write(data)
-			return err
-		}
 		if err := json.Unmarshal(data, out); err != nil {
 			return fmt.Errorf("roomclient: %s %s: decode reply: %w", method, path, err)
 		}
