@@ -91,6 +91,12 @@ func New(addr string, tlsConf *tls.Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	if tlsConf != nil {
+		// net/http sets up HTTP/2 by appending to the config's NextProtos:
+		// each transport needs a config of its own (the box has one per
+		// server).
+		tlsConf = tlsConf.Clone()
+	}
 	tr := &http.Transport{
 		TLSClientConfig:     tlsConf,
 		DialContext:         (&net.Dialer{Timeout: time.Second, KeepAlive: 5 * time.Second}).DialContext,
