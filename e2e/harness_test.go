@@ -342,6 +342,13 @@ func (r *room) mustStatus() box.Status {
 	return st
 }
 
+// readyAndLoggedIn waits for two green icons, then logs the operator in.
+func (r *room) readyAndLoggedIn() {
+	r.t.Helper()
+	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+	r.login()
+}
+
 func (r *room) login() {
 	r.t.Helper()
 	if _, err := r.call(http.MethodPost, box.PathLogin, box.LoginRequest{Username: testUser, Password: testPassword}, nil); err != nil {

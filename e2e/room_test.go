@@ -94,8 +94,7 @@ func (r *room) probeMedia(name string, media []byte) probe {
 func TestBufferedRecordingSurvivesEachServerKilled(t *testing.T) {
 	r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "any"})
 	pref, red := r.servers[0], r.servers[1]
-	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
-	r.login()
+	r.readyAndLoggedIn()
 
 	t0 := time.Now()
 	id := r.action(box.PathStart)
@@ -156,8 +155,7 @@ func TestBufferedRecordingSurvivesEachServerKilled(t *testing.T) {
 func TestUnbufferedGapIsRecordedOnTheServerThatMissedIt(t *testing.T) {
 	r := newRoom(t, roomOptions{mode: wire.Unbuffered, fallback: "any", window: "2s"})
 	pref, red := r.servers[0], r.servers[1]
-	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
-	r.login()
+	r.readyAndLoggedIn()
 	t0 := time.Now()
 	id := r.action(box.PathStart)
 	time.Sleep(3 * time.Second)
@@ -194,8 +192,7 @@ func TestUnbufferedGapIsRecordedOnTheServerThatMissedIt(t *testing.T) {
 func TestCancelLeavesNothingAnywhere(t *testing.T) {
 	r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "all"})
 	pref, red := r.servers[0], r.servers[1]
-	r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
-	r.login()
+	r.readyAndLoggedIn()
 	id := r.action(box.PathStart)
 	time.Sleep(3 * time.Second)
 	// One server is away when the operator cancels: it is cleaned when it
@@ -245,8 +242,7 @@ func TestFallbackPolicyWithOneServerDown(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%s/%d-down", c.fallback, c.down), func(t *testing.T) {
 			r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: c.fallback})
-			r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
-			r.login()
+			r.readyAndLoggedIn()
 			down := r.servers[c.down]
 			down.p.kill()
 			r.waitFor(down.name+" offline", 5*time.Second, func() bool { return r.serverState(down.name) == "offline" })
@@ -283,8 +279,7 @@ func TestBoxRestartShipsWhatIsOwed(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "any"})
 			pref, red := r.servers[0], r.servers[1]
-			r.waitFor("two green icons", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
-			r.login()
+			r.readyAndLoggedIn()
 			id := r.action(box.PathStart)
 			// One server is away, so the journal holds what it owes.
 			time.Sleep(2 * time.Second)
