@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"twincap/encoder/segment"
 	"twincap/firmware/buffer"
 	"twincap/firmware/roomclient"
@@ -40,6 +42,11 @@ type Config struct {
 	Heartbeat time.Duration
 	// Retry is the pause between dials of an offline server.
 	Retry time.Duration
+	// Window is how many segments are on the wire at once while the
+	// server is behind (a backfill); at the live edge it is one. The
+	// server writes side-by-side segments side by side, so their fsyncs
+	// share the disk's journal commits.
+	Window int
 }
 
 func (c *Config) defaults() {
@@ -54,6 +61,9 @@ func (c *Config) defaults() {
 	}
 	if c.Retry <= 0 {
 		c.Retry = 300 * time.Millisecond
+	}
+	if c.Window <= 0 {
+		c.Window = 4
 	}
 }
 
@@ -467,35 +477,60 @@ func (r *runner) stepJob(ctx context.Context, j *job) (bool, error) {
 }
 
 func (r *runner) sendNext(ctx context.Context, j *job) error {
-	s, err := j.Src.Read(j.cursor)
-	if errors.Is(err, buffer.ErrGone) {
-		// Unbuffered: the box no longer has these; the server records
-		// the gap so its metadata says what it lacks.
-		g := wire.Gap{From: j.cursor, To: j.Src.Oldest(), Reason: "server away longer than the box's unbuffered window"}
-		cctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
-		_, err := r.client.Gap(cctx, j.Create.ID, g)
-		cancel()
-		if err != nil {
-			return err
+	n := min(j.Src.Next()-j.cursor, uint64(r.cfg.Window))
+	segs := make([]segment.Segment, 0, n)
+	for seq := j.cursor; seq < j.cursor+n; seq++ {
+		s, err := j.Src.Read(seq)
+		if errors.Is(err, buffer.ErrGone) && len(segs) == 0 {
+			return r.gap(ctx, j)
 		}
-		r.log.Warn("uplink: gap recorded", "recording", j.Create.ID, "from", g.From, "to", g.To)
-		j.gaps++
-		j.cursor = g.To
-		return nil
+		if err != nil {
+			if len(segs) > 0 {
+				break // send what was read; the next step sees the rest
+			}
+			return fmt.Errorf("uplink: read segment %d: %w", seq, err)
+		}
+		segs = append(segs, s)
 	}
-	if err != nil {
-		return fmt.Errorf("uplink: read segment %d: %w", j.cursor, err)
+	acks := make([]wire.SegmentAck, len(segs))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, s := range segs {
+		g.Go(func() error {
+			cctx, cancel := context.WithTimeout(gctx, r.cfg.PutTimeout)
+			defer cancel()
+			ack, err := r.client.Put(cctx, j.Create.ID, s)
+			acks[i] = ack
+			return err
+		})
 	}
-	cctx, cancel := context.WithTimeout(ctx, r.cfg.PutTimeout)
-	ack, err := r.client.Put(cctx, j.Create.ID, s)
+	if err := g.Wait(); err != nil {
+		// What did arrive is held there; the server says so (NextSeq)
+		// when the recording is created again or the next ack comes.
+		return err
+	}
+	j.cursor = segs[len(segs)-1].Seq + 1
+	for _, ack := range acks {
+		j.cursor = max(j.cursor, ack.NextSeq)
+	}
+	if err := j.Src.Ack(r.cfg.Name, j.cursor); err != nil {
+		r.log.Error("uplink: record ack", "err", err)
+	}
+	return nil
+}
+
+// gap tells the server that the segments from j.cursor on are no longer
+// on the box (unbuffered mode), so its metadata says what it lacks.
+func (r *runner) gap(ctx context.Context, j *job) error {
+	g := wire.Gap{From: j.cursor, To: j.Src.Oldest(), Reason: "server away longer than the box's unbuffered window"}
+	cctx, cancel := context.WithTimeout(ctx, r.cfg.RequestTimeout)
+	_, err := r.client.Gap(cctx, j.Create.ID, g)
 	cancel()
 	if err != nil {
 		return err
 	}
-	j.cursor = max(s.Seq+1, ack.NextSeq)
-	if err := j.Src.Ack(r.cfg.Name, j.cursor); err != nil {
-		r.log.Error("uplink: record ack", "err", err)
-	}
+	r.log.Warn("uplink: gap recorded", "recording", j.Create.ID, "from", g.From, "to", g.To)
+	j.gaps++
+	j.cursor = g.To
 	return nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +39,8 @@ type fakeServer struct {
 	finalized map[string]bool
 	deleted   map[string]bool
 	puts      int
+
+	inflight, maxInflight atomic.Int32 // segment uploads under way, and the most seen
 }
 
 type fakeRec struct {
@@ -100,6 +103,13 @@ func reply(w http.ResponseWriter, code int, v any) {
 }
 
 func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodPut {
+		n := f.inflight.Add(1)
+		defer f.inflight.Add(-1)
+		for m := f.maxInflight.Load(); n > m && !f.maxInflight.CompareAndSwap(m, n); m = f.maxInflight.Load() {
+		}
+		time.Sleep(5 * time.Millisecond) // a disk's fsync, outside the lock as a real server's is
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.down {
@@ -251,6 +261,10 @@ func TestBackfillAfterOutageAndFinalize(t *testing.T) {
 	waitUntil(t, "backfilled", func() bool { n, _, _ := f.holds("rec-1"); return n == 8 })
 	if got := src.Acked("preferred"); got != 8 {
 		t.Errorf("acked %d, want 8", got)
+	}
+	// The backlog went out side by side, never more than the window.
+	if m := f.maxInflight.Load(); m < 2 || m > 4 {
+		t.Errorf("at most %d segment uploads at once during the backfill; want 2..4 (window 4)", m)
 	}
 	if err := u.Stop(ctx, "rec-1", 8); err != nil {
 		t.Fatal(err)

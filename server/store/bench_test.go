@@ -2,9 +2,13 @@ package store
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sync/errgroup"
 
 	"twincap/encoder/segment"
 	"twincap/server/wire"
@@ -22,26 +26,43 @@ func BenchmarkIngest(b *testing.B) {
 	sum := segment.Sum(data)
 	dir := b.TempDir()
 
-	b.Run("PutSegment", func(b *testing.B) {
-		s, err := New(Config{Dir: dir, ServerID: "a", RoomID: "room1"}, nil)
-		if err != nil {
-			b.Fatal(err)
-		}
-		const id = "bench"
-		_ = s.Delete(id) // b.Run calls this function more than once
-		if _, _, err := s.Create(wire.CreateRequest{ID: id, Mode: wire.Buffered}); err != nil {
-			b.Fatal(err)
-		}
-		b.SetBytes(size)
-		b.ResetTimer()
-		for i := range b.N {
-			if _, err := s.PutSegment(id, uint64(i), sum, data); err != nil {
+	for _, inflight := range []int{1, 4} {
+		// inflight is how many segments a box has on the wire at once:
+		// 1 at the live edge, more while it backfills a returned server.
+		b.Run(fmt.Sprintf("PutSegment/inflight=%d", inflight), func(b *testing.B) {
+			s, err := New(Config{Dir: dir, ServerID: "a", RoomID: "room1"}, nil)
+			if err != nil {
 				b.Fatal(err)
 			}
-		}
-		b.StopTimer()
-		_ = s.Delete(id)
-	})
+			const id = "bench"
+			_ = s.Delete(id) // b.Run calls this function more than once
+			if _, _, err := s.Create(wire.CreateRequest{ID: id, Mode: wire.Buffered}); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(size)
+			b.ResetTimer()
+			var next atomic.Uint64
+			var g errgroup.Group
+			for range inflight {
+				g.Go(func() error {
+					for {
+						seq := next.Add(1) - 1
+						if seq >= uint64(b.N) {
+							return nil
+						}
+						if _, err := s.PutSegment(id, seq, sum, data); err != nil {
+							return err
+						}
+					}
+				})
+			}
+			if err := g.Wait(); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			_ = s.Delete(id)
+		})
+	}
 
 	b.Run("SequentialFsync", func(b *testing.B) {
 		p := filepath.Join(dir, "sequential.bin")

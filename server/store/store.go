@@ -103,6 +103,30 @@ type recording struct {
 	held    map[uint64]int64 // seq -> size
 	bytes   int64
 	next    uint64
+	// writing holds the segments being written right now, without the
+	// lock: puts of different segments overlap on disk, so their fsyncs
+	// share journal commits. A put of the same seq waits for the first.
+	writing map[uint64]chan struct{}
+}
+
+// settle waits, with r.mu held on entry and on return, until no segment
+// write is under way. It reports false when the recording was deleted in
+// the meantime (r.mu is then released).
+func (r *recording) settle() bool {
+	for len(r.writing) > 0 {
+		var done chan struct{}
+		for _, done = range r.writing {
+			break
+		}
+		r.mu.Unlock()
+		<-done
+		r.mu.Lock()
+		if r.deleted {
+			r.mu.Unlock()
+			return false
+		}
+	}
+	return true
 }
 
 // New opens (creating if needed) the store under cfg.Dir and rebuilds its
@@ -198,7 +222,7 @@ func loadRecording(dir, id string) (*recording, error) {
 	if st.ID != id {
 		return nil, fmt.Errorf("store: load %s: state names recording %q", id, st.ID)
 	}
-	rec := &recording{dir: dir, st: st, held: map[uint64]int64{}}
+	rec := &recording{dir: dir, st: st, held: map[uint64]int64{}, writing: map[uint64]chan struct{}{}}
 	for _, sub := range []string{dir, filepath.Join(dir, segmentsDir)} {
 		ents, err := os.ReadDir(sub)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -325,7 +349,7 @@ func (s *Store) Create(req wire.CreateRequest) (st wire.RecordingState, created 
 		}
 		rec := s.recs[req.ID]
 		if rec == nil {
-			rec = &recording{dir: filepath.Join(s.root, req.ID), held: map[uint64]int64{}}
+			rec = &recording{dir: filepath.Join(s.root, req.ID), held: map[uint64]int64{}, writing: map[uint64]chan struct{}{}}
 			rec.mu.Lock() // fresh: never blocks, so nesting under s.mu is safe
 			s.recs[req.ID] = rec
 			s.mu.Unlock()
@@ -430,25 +454,46 @@ func (s *Store) PutSegment(id string, seq uint64, sum segment.Checksum, body []b
 	if len(body) > segment.MaxSize {
 		return wire.SegmentAck{}, fmt.Errorf("%w: segment %d is %d bytes, limit %d", ErrInvalid, seq, len(body), segment.MaxSize)
 	}
-	rec, err := s.lookup(id)
-	if err != nil {
-		return wire.SegmentAck{}, err
-	}
-	defer rec.mu.Unlock()
-	if rec.st.State == wire.StateFinalized {
-		return wire.SegmentAck{}, fmt.Errorf("%w: %s", ErrFinalized, id)
-	}
-	path := filepath.Join(rec.dir, segmentsDir, segment.Name(seq))
 	verify := func() error {
 		if segment.Sum(body) != sum {
 			return fmt.Errorf("store: %s segment %d: %w", id, seq, ErrBadChecksum)
 		}
 		return nil
 	}
+	for {
+		rec, err := s.lookup(id)
+		if err != nil {
+			return wire.SegmentAck{}, err
+		}
+		if done, ok := rec.writing[seq]; ok {
+			// A retry racing the first attempt: its outcome decides.
+			rec.mu.Unlock()
+			<-done
+			continue
+		}
+		return s.put(rec, seq, body, verify)
+	}
+}
+
+// put stores one segment; rec.mu is held on entry and released on return.
+// The bytes go to disk without the lock, so that segments sent side by
+// side (a backfill) are written and fsynced side by side.
+func (s *Store) put(rec *recording, seq uint64, body []byte, verify func() error) (wire.SegmentAck, error) {
+	id := rec.st.ID
+	if rec.st.State == wire.StateFinalized {
+		rec.mu.Unlock()
+		return wire.SegmentAck{}, fmt.Errorf("%w: %s", ErrFinalized, id)
+	}
+	path := filepath.Join(rec.dir, segmentsDir, segment.Name(seq))
 	if _, ok := rec.held[seq]; ok {
+		next := rec.next
+		rec.mu.Unlock()
 		if err := verify(); err != nil {
 			return wire.SegmentAck{}, err
 		}
+		// A held segment is never rewritten, and the folder is only
+		// renamed away by Delete, after which Open fails: reading
+		// without the lock is safe.
 		have, err := os.ReadFile(path)
 		if err != nil {
 			return wire.SegmentAck{}, fmt.Errorf("store: %s segment %d: %w", id, seq, err)
@@ -456,11 +501,21 @@ func (s *Store) PutSegment(id string, seq uint64, sum segment.Checksum, body []b
 		if !bytes.Equal(have, body) {
 			return wire.SegmentAck{}, fmt.Errorf("%w: %s segment %d already held with other bytes", ErrConflict, id, seq)
 		}
-		return wire.SegmentAck{Seq: seq, NextSeq: rec.next}, nil
+		return wire.SegmentAck{Seq: seq, NextSeq: next}, nil
 	}
+	done := make(chan struct{})
+	rec.writing[seq] = done
+	rec.mu.Unlock()
+
 	// The checksum is verified while the bytes go to disk; a mismatch
 	// removes the temporary file, so nothing changes.
-	if err := durable.WriteFileIf(path, body, filePerm, verify); err != nil {
+	err := durable.WriteFileIf(path, body, filePerm, verify)
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	delete(rec.writing, seq)
+	close(done)
+	if err != nil {
 		if errors.Is(err, ErrBadChecksum) {
 			return wire.SegmentAck{}, err
 		}
@@ -537,6 +592,9 @@ func (s *Store) Stop(id string, count uint64, stoppedAt time.Time) (wire.Recordi
 	rec, err := s.lookup(id)
 	if err != nil {
 		return wire.RecordingState{}, err
+	}
+	if !rec.settle() {
+		return wire.RecordingState{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	defer rec.mu.Unlock()
 	if rec.st.State == wire.StateFinalized {
@@ -631,6 +689,9 @@ func (s *Store) Delete(id string) error {
 	rec, err := s.lookup(id)
 	if err != nil {
 		return err
+	}
+	if !rec.settle() {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	defer rec.mu.Unlock()
 	if rec.st.State == wire.StateFinalized {

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -441,5 +443,92 @@ func TestConcurrentCreateDelete(t *testing.T) {
 	after := s2.List()
 	if len(before) != len(after) {
 		t.Fatalf("memory %v vs disk %v", before, after)
+	}
+}
+
+// Segments are written without the recording's lock; a race on one seq
+// must still end with one set of bytes held and the other refused.
+func TestConcurrentPutsOfOneSeq(t *testing.T) {
+	for round := range 20 {
+		s := newStore(t, t.TempDir())
+		create(t, s, "rec1")
+		bodies := [][]byte{seg(0), append(seg(0), 'x')}
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, b := range bodies {
+			wg.Go(func() { _, errs[i] = s.PutSegment("rec1", 0, segment.Sum(b), b) })
+		}
+		wg.Wait()
+		won := -1
+		for i, err := range errs {
+			switch {
+			case err == nil && won < 0:
+				won = i
+			case errors.Is(err, ErrConflict):
+			default:
+				t.Fatalf("round %d: put %d: %v (other: %v)", round, i, err, errs[1-i])
+			}
+		}
+		if won < 0 {
+			t.Fatalf("round %d: both puts refused", round)
+		}
+		have, err := os.ReadFile(filepath.Join(s.root, "rec1", segmentsDir, segment.Name(0)))
+		if err != nil || !bytes.Equal(have, bodies[won]) {
+			t.Fatalf("round %d: disk holds %d bytes (%v), want the winner's %d", round, len(have), err, len(bodies[won]))
+		}
+	}
+}
+
+// Stop and Delete wait for segment writes under way, so a finalized
+// recording holds exactly what was acknowledged and a cancelled one leaves
+// nothing on disk.
+func TestStopAndDeleteWaitForWrites(t *testing.T) {
+	s := newStore(t, t.TempDir())
+	const n = 24
+	for _, op := range []string{"stop", "delete"} {
+		id := "rec-" + op
+		create(t, s, id)
+		var next atomic.Uint64
+		var acked atomic.Int64
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Go(func() {
+				for seq := next.Add(1) - 1; seq < n; seq = next.Add(1) - 1 {
+					b := seg(seq)
+					if _, err := s.PutSegment(id, seq, segment.Sum(b), b); err == nil {
+						acked.Add(1)
+					}
+				}
+			})
+		}
+		var err error
+		if op == "stop" {
+			for {
+				if _, err = s.Stop(id, n, t0); !errors.Is(err, ErrIncomplete) {
+					break
+				}
+			}
+		} else {
+			time.Sleep(time.Millisecond)
+			err = s.Delete(id)
+		}
+		wg.Wait()
+		if err != nil {
+			t.Fatalf("%s: %v", op, err)
+		}
+		if op == "stop" {
+			m, err := s.Metadata(id)
+			if err != nil || len(m.Segments) != n || acked.Load() != n {
+				t.Fatalf("finalized with %d segments (%v), %d acked; want %d", len(m.Segments), err, acked.Load(), n)
+			}
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(s.root, id)); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("after delete the folder is still there: %v", err)
+		}
+		if got := newStore(t, s.cfg.Dir).List(); len(got) != 1 || got[0].ID != "rec-stop" {
+			// The recording of the stop round is finalized and stays; nothing else.
+			t.Fatalf("after restart: %+v", got)
+		}
 	}
 }
