@@ -274,18 +274,24 @@ func TestFallbackPolicyWithOneServerDown(t *testing.T) {
 // (kill -9, then SIGTERM), starts it again, and checks that every segment
 // it had journaled reaches both servers, which finalize the recording,
 // without anyone logging in again.
-func TestBoxRestartShipsWhatIsOwed(t *testing.T) {
+// A box that restarts mid-interview (a crash, or an orderly stop such as
+// a reboot) continues the same recording: same ID, segments numbered on,
+// the time it was down kept as an outage in the metadata, and what it
+// owed a server that was away is shipped when that server returns.
+func TestBoxRestartContinuesTheInterview(t *testing.T) {
 	for _, how := range []string{"kill -9", "SIGTERM"} {
 		t.Run(how, func(t *testing.T) {
 			r := newRoom(t, roomOptions{mode: wire.Buffered, fallback: "any"})
 			pref, red := r.servers[0], r.servers[1]
 			r.readyAndLoggedIn()
+			began := time.Now()
 			id := r.action(box.PathStart)
 			// One server is away, so the journal holds what it owes.
 			time.Sleep(2 * time.Second)
 			red.p.kill()
 			time.Sleep(3 * time.Second)
 			journaled := r.mustStatus().Segments
+			downAt := time.Now()
 			if how == "kill -9" {
 				r.box.kill()
 			} else if !r.box.term(10 * time.Second) {
@@ -293,6 +299,14 @@ func TestBoxRestartShipsWhatIsOwed(t *testing.T) {
 			}
 			r.startServer(red)
 			r.box = start(t, r.dir, "box", filepath.Join(r.bin, "twincap-box"), "-config", r.boxCfg)
+			r.waitFor("the interview to go on", 20*time.Second, func() bool {
+				st, err := r.status()
+				return err == nil && st.Phase == box.Recording.String() && st.RecordingID == id && st.Segments > journaled
+			})
+			down := time.Since(downAt)
+			time.Sleep(3 * time.Second)
+			r.action(box.PathStop)
+			wall := time.Since(began)
 			r.waitFinalized(id, pref, red)
 			r.waitFor("nothing owed", 30*time.Second, func() bool {
 				st, err := r.status()
@@ -303,15 +317,34 @@ func TestBoxRestartShipsWhatIsOwed(t *testing.T) {
 			if sum(mediaP) != sum(mediaR) {
 				t.Fatalf("recordings differ after the box restarted")
 			}
-			if uint64(len(metaP.Segments)) < journaled || len(metaR.Segments) != len(metaP.Segments) {
+			if uint64(len(metaP.Segments)) <= journaled || len(metaR.Segments) != len(metaP.Segments) {
 				t.Errorf("segments: preferred %d, redundant %d; %d were journaled before the box stopped",
 					len(metaP.Segments), len(metaR.Segments), journaled)
 			}
+			if len(metaP.Outages) != 1 || len(metaR.Outages) != 1 || metaP.Outages[0].Seq < journaled {
+				t.Fatalf("outages: preferred %+v, redundant %+v; want one, after segment %d", metaP.Outages, metaR.Outages, journaled)
+			}
+			o := metaP.Outages[0]
 			p := r.probeMedia("preferred", mediaP)
-			t.Logf("%s: %d segments journaled before, %d finalized on each server, %.2fs of media",
-				how, journaled, len(metaP.Segments), p.Duration)
-			if p.DecodeError != "" || p.maxGap() > 1.5*p.FrameStep {
-				t.Errorf("recording not whole: decode errors %q, max frame step %.3f", p.DecodeError, p.maxGap())
+			t.Logf("%s: %d segments journaled before, %d finalized on each server, %.2fs of media over %.2fs of wall time; outage %v in the metadata, the box was away %.1fs",
+				how, journaled, len(metaP.Segments), p.Duration, wall.Seconds(), o.To.Sub(o.From).Round(time.Millisecond), down.Seconds())
+			if p.DecodeError != "" {
+				t.Errorf("recording does not decode cleanly: %q", p.DecodeError)
+			}
+			// The one jump in the pictures is the outage; elsewhere the
+			// frames follow each other.
+			jump, jumps := 0.0, 0
+			for i := 1; i < len(p.VideoPTS); i++ {
+				if d := p.VideoPTS[i] - p.VideoPTS[i-1]; d > 1.5*p.FrameStep {
+					jump, jumps = d, jumps+1
+				}
+			}
+			if want := o.To.Sub(o.From).Seconds(); jumps != 1 || math.Abs(jump-want) > 1 {
+				t.Errorf("%d jumps in the video, the largest %.2fs; want one of about the outage, %.2fs", jumps, jump, want)
+			}
+			// The media spans the interview's wall time, outage included.
+			if math.Abs(p.Duration-wall.Seconds()) > 1.5 {
+				t.Errorf("media lasts %.2fs, the interview %.2fs of wall time", p.Duration, wall.Seconds())
 			}
 		})
 	}

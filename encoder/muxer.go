@@ -43,7 +43,9 @@ type muxer struct {
 	out    chan<- segment.Segment
 	segLen int64 // SegmentDuration in video ticks
 
-	observe func(fmp4.Fragment)
+	observe  func(fmp4.Fragment)
+	setEpoch func(time.Time)
+	resume   *Resume // nil: a new recording
 
 	// Video.
 	started  bool
@@ -116,7 +118,7 @@ func (m *muxer) video(f camera.Frame) error {
 		return fmt.Errorf("encoder: camera frame without a picture")
 	}
 	if !m.started {
-		m.started, m.t0 = true, f.Time
+		m.start(f.Time)
 		for _, c := range m.preroll {
 			if err := m.place(c); err != nil {
 				return err
@@ -167,6 +169,28 @@ func (m *muxer) video(f camera.Frame) error {
 	return m.emitReady()
 }
 
+// start puts the first frame, captured at t, on the media clock: at 0 for
+// a new recording; after a restart, where the wall clock says it is since
+// the recording's epoch, and never before what was already recorded.
+func (m *muxer) start(t time.Time) {
+	m.started, m.t0 = true, t
+	if r := m.resume; r != nil {
+		m.t0 = r.Epoch
+		if t.Sub(m.t0) < r.After {
+			m.t0 = t.Add(-r.After)
+		}
+		at := t.Sub(m.t0)
+		m.boundary = ticks(at, videoTimescale)
+		if m.aenc != nil {
+			m.pcmPos = ticks(at, int64(m.mic.SampleRate))
+			m.audioNext = ticks(at, audioTimescale)
+		}
+	}
+	if m.setEpoch != nil {
+		m.setEpoch(m.t0)
+	}
+}
+
 // sample turns an Annex-B access unit into an MP4 sample: parameter sets
 // are kept for the init segment (and must not change), delimiters dropped,
 // the rest length-prefixed.
@@ -212,6 +236,13 @@ func (m *muxer) sendInit() error {
 	}, at)
 	if err != nil {
 		return fmt.Errorf("encoder: init segment: %w", err)
+	}
+	if m.resume != nil {
+		if !bytes.Equal(data, m.resume.Init) {
+			return fmt.Errorf("%w: the encoder's parameters changed since it began (init segment differs)", ErrCannotResume)
+		}
+		m.initSent = true // the recording has it already
+		return nil
 	}
 	m.out <- segment.New(segment.InitSeq, 0, 0, data)
 	m.initSent = true
@@ -276,7 +307,7 @@ func (m *muxer) place(c audio.Chunk) error {
 	tol := ticks(audioTolerance, rate)
 	if !m.placed {
 		// The first samples line up exactly with the first frame.
-		if start+n <= 0 {
+		if start+n <= m.pcmPos {
 			return nil
 		}
 		m.placed = true

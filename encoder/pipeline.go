@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"twincap/drivers/audio"
 	"twincap/drivers/camera"
@@ -21,6 +22,55 @@ type Pipeline struct {
 	mic audio.Microphone
 
 	observe func(fmp4.Fragment) // tests see each fragment before it is marshalled
+
+	resume *Resume
+
+	mu    sync.Mutex // guards epoch
+	epoch time.Time
+}
+
+// ErrCannotResume is returned by Run when a recording cannot be continued:
+// the encoder's parameters (its init segment) differ from the earlier
+// run's.
+var ErrCannotResume = errors.New("encoder: cannot resume the recording")
+
+// Resume continues a recording that an earlier run began (before the box
+// restarted): segment numbers and media time go on from where it ended,
+// the time in between shows as a jump in media time (the outage), and the
+// init segment is not sent again.
+type Resume struct {
+	// Epoch is the capture time that is media time 0: Epoch() of the
+	// earlier run.
+	Epoch time.Time
+	// After is the media time where the recording so far ends (the last
+	// segment's Start+Duration); the first new frame is placed no earlier,
+	// even if the clock went back.
+	After time.Duration
+	// NextSeq is the number of the first new media segment.
+	NextSeq uint64
+	// Init is the recording's init segment; the new run's must be the same
+	// bytes (same size, rate and codec parameters), or Run fails with
+	// ErrCannotResume before sending anything.
+	Init []byte
+}
+
+// SetResume makes the next Run continue a recording instead of starting
+// one.
+func (p *Pipeline) SetResume(r Resume) { p.resume = &r }
+
+// Epoch is the capture time of media time 0 (the first frame of the
+// recording), known once Run has sent the init segment (or, resuming,
+// the first segment). Zero before.
+func (p *Pipeline) Epoch() time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.epoch
+}
+
+func (p *Pipeline) setEpoch(t time.Time) {
+	p.mu.Lock()
+	p.epoch = t
+	p.mu.Unlock()
 }
 
 // New checks cfg (zero fields take the defaults) against the sources. mic
@@ -111,6 +161,15 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 
 	m := newMuxer(p.cfg, venc, aenc, micFormat, out)
 	m.observe = p.observe
+	m.setEpoch = p.setEpoch
+	if r := p.resume; r != nil {
+		if r.NextSeq == 0 || r.NextSeq > uint64(^uint32(0)) || r.Epoch.IsZero() || len(r.Init) == 0 {
+			return fmt.Errorf("%w: resume needs an epoch, an init segment and a next segment number (1..2^32-1), got %v, %d bytes, %d",
+				ErrCannotResume, r.Epoch, len(r.Init), r.NextSeq)
+		}
+		m.resume = r
+		m.seq = uint32(r.NextSeq)
+	}
 	for {
 		var audioIn <-chan chunkResult
 		if chunks != nil && !m.audioAhead() {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -312,17 +313,28 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrCannotStart, d.Reason)
 	}
 
+	if err := b.launch(iv, nil); err != nil {
+		b.discard(ctx, iv)
+		return "", fmt.Errorf("%w: %v", ErrCannotStart, err)
+	}
+	st.cur, st.phase, st.lastID = iv, Recording, create.ID
+	st.message = ""
+	b.log.Info("box: interview started", "recording", create.ID, "user", sess.user, "servers_able", able)
+	return create.ID, nil
+}
+
+// launch opens the sources and runs the encoder for iv, continuing an
+// earlier run's recording when resume is set.
+func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	cam, err := b.deps.OpenCamera(b.cfg)
 	if err != nil {
-		b.discard(ctx, iv)
-		return "", fmt.Errorf("%w: camera: %v", ErrCannotStart, err)
+		return fmt.Errorf("camera: %w", err)
 	}
 	var mic audio.Microphone
 	if b.deps.OpenMicrophone != nil {
 		if mic, err = b.deps.OpenMicrophone(b.cfg); err != nil {
 			cam.Close()
-			b.discard(ctx, iv)
-			return "", fmt.Errorf("%w: microphone: %v", ErrCannotStart, err)
+			return fmt.Errorf("microphone: %w", err)
 		}
 	}
 	pipe, err := encoder.New(b.cfg.Encoder(), cam, mic)
@@ -331,16 +343,17 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 		if mic != nil {
 			mic.Close()
 		}
-		b.discard(ctx, iv)
-		return "", fmt.Errorf("%w: encoder: %v", ErrCannotStart, err)
+		return fmt.Errorf("encoder: %w", err)
 	}
-	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if resume != nil {
+		pipe.SetResume(*resume)
+	}
+	// The pipeline outlives a shutdown request until it has flushed its
+	// last segment; the loop cancels it.
+	pctx, cancel := context.WithCancel(context.Background())
 	iv.cancel = cancel
 	go b.runPipeline(pctx, pipe, cam, mic, iv)
-	st.cur, st.phase, st.lastID = iv, Recording, create.ID
-	st.message = ""
-	b.log.Info("box: interview started", "recording", create.ID, "user", sess.user, "servers_able", able)
-	return create.ID, nil
+	return nil
 }
 
 // runPipeline encodes into the buffer until ctx ends; the last partial
@@ -358,6 +371,15 @@ func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camer
 			appendErr = err
 			b.log.Error("box: journal append failed; the interview stops", "err", err)
 			iv.cancel()
+			continue
+		}
+		if s.Seq == segment.InitSeq && iv.journal != nil {
+			// What a restart needs to continue this recording.
+			m := iv.journal.Meta()
+			m.Epoch = pipe.Epoch()
+			if err := iv.journal.SetMeta(m); err != nil {
+				b.log.Error("box: journal meta", "err", err)
+			}
 		}
 	}
 	err := <-errc
@@ -487,6 +509,7 @@ func (b *Box) resumeJournals(ctx context.Context, st *loopState) {
 		b.log.Warn("box: list journals", "err", err)
 		return
 	}
+	var running []*journal.Journal // interviews a restart interrupted
 	for _, dir := range dirs {
 		j, err := journal.Open(dir)
 		if err != nil {
@@ -497,24 +520,103 @@ func (b *Box) resumeJournals(ctx context.Context, st *loopState) {
 		if cut := j.TruncatedBytes(); cut > 0 {
 			b.log.Warn("box: journal had a torn tail; cut", "recording", m.RecordingID, "bytes", cut)
 		}
-		if m.State == "cancelled" {
+		switch m.State {
+		case journal.StateCancelled:
 			iv := &interview{create: wire.CreateRequest{ID: m.RecordingID}, journal: j}
 			b.discard(ctx, iv)
 			continue
+		case journal.StateRecording:
+			running = append(running, j)
+			continue
 		}
-		count := j.Next()
-		m.State, m.Count = "stopping", count
-		if err := j.SetMeta(m); err != nil {
-			b.log.Error("box: journal meta", "err", err)
-		}
-		mode, _ := wire.ParseMode(m.Mode)
-		create := wire.CreateRequest{ID: m.RecordingID, RoomID: m.RoomID, BoxID: b.cfg.BoxID, Mode: mode, StartedAt: m.StartedAt}
-		src := buffer.NewJournaled(j)
-		for _, u := range b.uplinks {
-			_ = u.Begin(ctx, uplink.Job{Create: create, Src: src})
-			_ = u.Stop(ctx, m.RecordingID, count)
-		}
-		st.delivering[m.RecordingID] = &delivery{journal: j, dir: dir}
-		b.log.Info("box: resuming delivery of an earlier interview", "recording", m.RecordingID, "segments", count)
+		b.deliver(ctx, st, j, dir)
 	}
+	// The newest interrupted interview goes on; there is only one unless
+	// something went wrong, and then the older ones are delivered as they
+	// are.
+	slices.SortFunc(running, func(x, y *journal.Journal) int { return x.Meta().StartedAt.Compare(y.Meta().StartedAt) })
+	for i, j := range running {
+		dir := filepath.Join(b.cfg.JournalDir, j.Meta().RecordingID)
+		if i < len(running)-1 {
+			b.deliver(ctx, st, j, dir)
+			continue
+		}
+		if err := b.resume(ctx, st, j); err != nil {
+			b.log.Error("box: cannot continue the interrupted interview; delivering what it holds",
+				"recording", j.Meta().RecordingID, "err", err)
+			st.message = fmt.Sprintf("the interview %s interrupted by a restart could not go on (%v); what was recorded is delivered", j.Meta().RecordingID, err)
+			b.deliver(ctx, st, j, dir)
+		}
+	}
+}
+
+// deliver ships a stopped interview's journal: the servers get what they
+// lack and finalize it.
+func (b *Box) deliver(ctx context.Context, st *loopState, j *journal.Journal, dir string) {
+	m := j.Meta()
+	count := j.Next()
+	m.State, m.Count = journal.StateStopping, count
+	if err := j.SetMeta(m); err != nil {
+		b.log.Error("box: journal meta", "err", err)
+	}
+	src := buffer.NewJournaled(j)
+	create := b.createRequest(m)
+	for _, u := range b.uplinks {
+		_ = u.Begin(ctx, uplink.Job{Create: create, Src: src})
+		_ = u.Stop(ctx, m.RecordingID, count)
+	}
+	st.delivering[m.RecordingID] = &delivery{journal: j, dir: dir}
+	b.log.Info("box: resuming delivery of an earlier interview", "recording", m.RecordingID, "segments", count)
+}
+
+func (b *Box) createRequest(m journal.Meta) wire.CreateRequest {
+	mode, _ := wire.ParseMode(m.Mode)
+	return wire.CreateRequest{ID: m.RecordingID, RoomID: m.RoomID, BoxID: b.cfg.BoxID, Mode: mode, StartedAt: m.StartedAt, Outages: m.Outages}
+}
+
+// resume continues an interview that a restart (power cut, crash, reboot,
+// shutdown) interrupted: same recording ID, segments numbered on, the time
+// the box was down kept as an outage in the recording's metadata.
+func (b *Box) resume(ctx context.Context, st *loopState, j *journal.Journal) error {
+	m := j.Meta()
+	count := j.Next()
+	if count == 0 || m.Epoch.IsZero() {
+		return errors.New("it holds no init segment yet")
+	}
+	init, err := j.Read(segment.InitSeq)
+	if err != nil {
+		return fmt.Errorf("read its init segment: %w", err)
+	}
+	var after time.Duration
+	if count > 1 {
+		last, err := j.Read(count - 1)
+		if err != nil {
+			return fmt.Errorf("read its last segment: %w", err)
+		}
+		after = last.Start + last.Duration
+	}
+	now := b.deps.Now()
+	m.Outages = append(m.Outages, wire.Outage{
+		Seq: count, From: m.Epoch.Add(after).UTC(), To: now.UTC(),
+		Reason: "the capture box restarted (power cut, crash, watchdog reset or shutdown)",
+	})
+	if err := j.SetMeta(m); err != nil {
+		return err
+	}
+	create := b.createRequest(m)
+	iv := &interview{create: create, journal: j, src: buffer.NewJournaled(j), done: make(chan pipeResult, 1)}
+	for _, u := range b.uplinks {
+		// A server that is away gets the recording when it returns.
+		if err := u.Begin(ctx, uplink.Job{Create: create, Src: iv.src}); err != nil {
+			b.log.Warn("box: server could not continue the recording yet", "server", u.Name(), "err", err)
+		}
+	}
+	err = b.launch(iv, &encoder.Resume{Epoch: m.Epoch, After: after, NextSeq: count, Init: init.Data})
+	if err != nil {
+		return err
+	}
+	st.cur, st.phase, st.lastID = iv, Recording, create.ID
+	b.log.Info("box: interview continued after a restart", "recording", create.ID, "next_segment", count,
+		"outage", now.Sub(m.Epoch.Add(after)).Round(time.Millisecond))
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"twincap/encoder/segment"
 	"twincap/internal/durable"
+	"twincap/server/wire"
 )
 
 var testMeta = Meta{
@@ -21,6 +23,9 @@ var testMeta = Meta{
 	Mode:        "buffered",
 	StartedAt:   time.Date(2026, 11, 25, 10, 0, 0, 123456789, time.UTC),
 	State:       StateRecording,
+	Epoch:       time.Date(2026, 11, 25, 10, 0, 0, 223456789, time.UTC),
+	Outages: []wire.Outage{{Seq: 7, From: time.Date(2026, 11, 25, 10, 0, 7, 0, time.UTC),
+		To: time.Date(2026, 11, 25, 10, 0, 19, 0, time.UTC), Reason: "box restarted"}},
 }
 
 // seg is segment seq of a test recording, n bytes long.
@@ -267,7 +272,7 @@ func sameMeta(t *testing.T, got, want Meta) {
 		t.Fatalf("StartedAt = %v, want %v", got.StartedAt, want.StartedAt)
 	}
 	got.StartedAt = want.StartedAt
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Meta = %+v, want %+v", got, want)
 	}
 }
@@ -286,7 +291,7 @@ func TestCreateRefusesExisting(t *testing.T) {
 func TestOpenCreatesEmpty(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "a", "b")
 	j := open(t, dir)
-	if j.Next() != 0 || j.Meta() != (Meta{}) {
+	if j.Next() != 0 || !reflect.DeepEqual(j.Meta(), Meta{}) {
 		t.Fatalf("fresh Open: Next %d, Meta %+v", j.Next(), j.Meta())
 	}
 	if err := j.Append(seg(0, 3)); err != nil {

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"twincap/server/wire"
 )
 
 // The states an interview's journal can be in (Meta.State).
@@ -25,6 +27,11 @@ type Meta struct {
 	StartedAt   time.Time
 	State       string // "recording", "stopping" (operator pressed stop; Count is final), "cancelled"
 	Count       uint64 // final segment count once stopping
+	// Epoch is the capture time of media time 0 (encoder.Pipeline.Epoch):
+	// what a box restarted mid-interview needs to continue the recording.
+	Epoch time.Time
+	// Outages are the times the box was down mid-interview.
+	Outages []wire.Outage
 }
 
 func (m Meta) validate() error {
@@ -40,13 +47,15 @@ const metaVersion = 1
 // metaFile is the on-disk form: explicit names so that renaming a Go field
 // never changes the format.
 type metaFile struct {
-	Version     int       `json:"version"`
-	RecordingID string    `json:"recording_id"`
-	RoomID      string    `json:"room_id"`
-	Mode        string    `json:"mode"`
-	StartedAt   time.Time `json:"started_at"`
-	State       string    `json:"state"`
-	Count       uint64    `json:"count"`
+	Version     int           `json:"version"`
+	RecordingID string        `json:"recording_id"`
+	RoomID      string        `json:"room_id"`
+	Mode        string        `json:"mode"`
+	StartedAt   time.Time     `json:"started_at"`
+	State       string        `json:"state"`
+	Count       uint64        `json:"count"`
+	Epoch       time.Time     `json:"epoch,omitzero"`
+	Outages     []wire.Outage `json:"outages,omitempty"`
 }
 
 func encodeMeta(m Meta) ([]byte, error) {
@@ -58,6 +67,8 @@ func encodeMeta(m Meta) ([]byte, error) {
 		StartedAt:   m.StartedAt,
 		State:       m.State,
 		Count:       m.Count,
+		Epoch:       m.Epoch,
+		Outages:     m.Outages,
 	}, "", "\t")
 	if err != nil {
 		return nil, err
@@ -88,6 +99,8 @@ func readMeta(dir string) (Meta, error) {
 		StartedAt:   f.StartedAt,
 		State:       f.State,
 		Count:       f.Count,
+		Epoch:       f.Epoch,
+		Outages:     f.Outages,
 	}
 	if err := m.validate(); err != nil {
 		return Meta{}, fmt.Errorf("%w: %v", ErrCorrupt, err)

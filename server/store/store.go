@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -42,6 +43,9 @@ const MaxSeq uint64 = 9_999_999_999
 
 // MaxGaps bounds the gap list of one recording.
 const MaxGaps = 10_000
+
+// MaxOutages bounds the outage list of one recording.
+const MaxOutages = 1000
 
 // MaxMissing bounds the missing list that Stop reports.
 const MaxMissing = 1000
@@ -90,6 +94,7 @@ type diskState struct {
 	StartedAt   time.Time     `json:"started_at"`
 	CreatedAt   time.Time     `json:"created_at"`
 	Gaps        []wire.Gap    `json:"gaps"`
+	Outages     []wire.Outage `json:"outages,omitempty"`
 	Count       uint64        `json:"count,omitempty"`
 	StoppedAt   time.Time     `json:"stopped_at,omitzero"`
 	FinalizedAt time.Time     `json:"finalized_at,omitzero"`
@@ -314,6 +319,7 @@ func (r *recording) state() wire.RecordingState {
 		Segments:  uint64(len(r.held)),
 		Bytes:     r.bytes,
 		Gaps:      slices.Clone(r.st.Gaps),
+		Outages:   slices.Clone(r.st.Outages),
 	}
 }
 
@@ -337,6 +343,9 @@ func (s *Store) Create(req wire.CreateRequest) (st wire.RecordingState, created 
 	}
 	if _, err := wire.ParseMode(string(req.Mode)); err != nil {
 		return st, false, fmt.Errorf("store: %w: %w", ErrInvalid, err)
+	}
+	if err := validOutages(req.Outages); err != nil {
+		return st, false, err
 	}
 	if req.RoomID != "" && s.cfg.RoomID != "" && req.RoomID != s.cfg.RoomID {
 		return st, false, fmt.Errorf("%w: %q, this server is in room %q", ErrWrongRoom, req.RoomID, s.cfg.RoomID)
@@ -377,6 +386,9 @@ func (s *Store) Create(req wire.CreateRequest) (st wire.RecordingState, created 
 		if (req.BoxID != "" && req.BoxID != rec.st.BoxID) || req.Mode != rec.st.Mode {
 			return rec.state(), false, fmt.Errorf("%w: recording %s exists with box %q mode %s", ErrConflict, req.ID, rec.st.BoxID, rec.st.Mode)
 		}
+		if err := rec.addOutages(req.Outages); err != nil {
+			return rec.state(), false, err
+		}
 		return rec.state(), false, nil
 	}
 }
@@ -401,6 +413,7 @@ func (s *Store) create(rec *recording, req wire.CreateRequest) (wire.RecordingSt
 		StartedAt: started,
 		CreatedAt: now,
 		Gaps:      []wire.Gap{},
+		Outages:   mergeOutages(nil, req.Outages),
 	}
 	// A folder without recording.json is removed at startup, so the order
 	// (folders first, state last) keeps a crash harmless.
@@ -411,6 +424,61 @@ func (s *Store) create(rec *recording, req wire.CreateRequest) (wire.RecordingSt
 		return wire.RecordingState{}, err
 	}
 	return rec.state(), nil
+}
+
+func validOutages(os []wire.Outage) error {
+	if len(os) > MaxOutages {
+		return fmt.Errorf("%w: more than %d outages", ErrInvalid, MaxOutages)
+	}
+	for _, o := range os {
+		switch {
+		case o.Seq == 0 || o.Seq > MaxSeq:
+			return fmt.Errorf("%w: outage before segment %d", ErrInvalid, o.Seq)
+		case o.From.IsZero() || o.To.Before(o.From):
+			return fmt.Errorf("%w: outage from %v to %v", ErrInvalid, o.From, o.To)
+		case len(o.Reason) > 256:
+			return fmt.Errorf("%w: outage reason longer than 256 bytes", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// mergeOutages adds to have the outages of add it lacks, ordered by
+// segment; the same outage sent again is kept once.
+func mergeOutages(have, add []wire.Outage) []wire.Outage {
+	out := slices.Clone(have)
+	for _, o := range add {
+		o.From, o.To = o.From.UTC(), o.To.UTC()
+		if !slices.ContainsFunc(out, func(x wire.Outage) bool { return x.Seq == o.Seq && x.From.Equal(o.From) }) {
+			out = append(out, o)
+		}
+	}
+	slices.SortFunc(out, func(a, b wire.Outage) int {
+		if a.Seq != b.Seq {
+			return cmp.Compare(a.Seq, b.Seq)
+		}
+		return a.From.Compare(b.From)
+	})
+	return out
+}
+
+// addOutages records outages the recording does not have yet (rec.mu
+// held). A finalized recording keeps what it was finalized with.
+func (r *recording) addOutages(add []wire.Outage) error {
+	merged := mergeOutages(r.st.Outages, add)
+	if len(merged) == len(r.st.Outages) || r.st.State == wire.StateFinalized {
+		return nil
+	}
+	if len(merged) > MaxOutages {
+		return fmt.Errorf("%w: more than %d outages", ErrInvalid, MaxOutages)
+	}
+	old := r.st.Outages
+	r.st.Outages = merged
+	if err := r.save(); err != nil {
+		r.st.Outages = old
+		return err
+	}
+	return nil
 }
 
 // Get returns one recording's state.
@@ -621,6 +689,7 @@ func (s *Store) Stop(id string, count uint64, stoppedAt time.Time) (wire.Recordi
 		StoppedAt: stoppedAt.UTC(),
 		Segments:  []wire.SegmentMeta{},
 		Gaps:      slices.Clone(rec.st.Gaps),
+		Outages:   slices.Clone(rec.st.Outages),
 	}
 	seqs := make([]uint64, 0, len(rec.held))
 	for seq := range rec.held {

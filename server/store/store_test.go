@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -529,6 +530,50 @@ func TestStopAndDeleteWaitForWrites(t *testing.T) {
 		if got := newStore(t, s.cfg.Dir).List(); len(got) != 1 || got[0].ID != "rec-stop" {
 			// The recording of the stop round is finalized and stays; nothing else.
 			t.Fatalf("after restart: %+v", got)
+		}
+	}
+}
+
+// A box that restarted mid-interview sends its outages with every create;
+// the server keeps each once and puts them in the metadata.
+func TestOutagesKeptOnceAndInMetadata(t *testing.T) {
+	s := newStore(t, t.TempDir())
+	o1 := wire.Outage{Seq: 2, From: t0.Add(2 * time.Second), To: t0.Add(9 * time.Second), Reason: "box restarted"}
+	o2 := wire.Outage{Seq: 4, From: t0.Add(11 * time.Second), To: t0.Add(20 * time.Second), Reason: "power cut"}
+	req := wire.CreateRequest{ID: "rec1", RoomID: "room1", BoxID: "box1", Mode: wire.Buffered, StartedAt: t0}
+	if _, _, err := s.Create(req); err != nil {
+		t.Fatal(err)
+	}
+	for _, add := range [][]wire.Outage{{o1}, {o1}, {o2, o1}} {
+		req.Outages = add
+		if _, _, err := s.Create(req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := uint64(0); seq < 5; seq++ {
+		put(t, s, "rec1", seq)
+	}
+	// What the server keeps survives its own restart.
+	s = newStore(t, s.cfg.Dir)
+	if _, err := s.Stop("rec1", 5, t0.Add(30*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.Metadata("rec1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Outages) != 2 || m.Outages[0].Seq != 2 || m.Outages[1].Seq != 4 || !m.Outages[1].To.Equal(o2.To) {
+		t.Fatalf("metadata outages %+v, want %v then %v", m.Outages, o1, o2)
+	}
+	for _, bad := range []wire.Outage{
+		{Seq: 0, From: t0, To: t0},
+		{Seq: 3, From: t0.Add(time.Second), To: t0},
+		{Seq: 3, To: t0},
+		{Seq: 3, From: t0, To: t0, Reason: strings.Repeat("x", 257)},
+	} {
+		req := wire.CreateRequest{ID: "rec2", Mode: wire.Buffered, Outages: []wire.Outage{bad}}
+		if _, _, err := s.Create(req); !errors.Is(err, ErrInvalid) {
+			t.Errorf("outage %+v: err %v, want ErrInvalid", bad, err)
 		}
 	}
 }

@@ -88,6 +88,11 @@ type CreateRequest struct {
 	BoxID     string    `json:"box_id"`
 	Mode      Mode      `json:"mode"`
 	StartedAt time.Time `json:"started_at"`
+	// Outages are the times the box itself was down mid-interview (a
+	// restart, a power cut): the recording goes on with the same ID and
+	// these are kept in its metadata. The box sends every outage so far
+	// each time it creates the recording; the server keeps the union.
+	Outages []Outage `json:"outages,omitempty"`
 }
 
 // RecState is a recording's state on a server.
@@ -106,6 +111,17 @@ type Gap struct {
 	Reason string `json:"reason,omitempty"`
 }
 
+// Outage is a stretch of wall-clock time in which the box captured
+// nothing because it was down; segment Seq is the first one after it.
+// Nothing is missing: the segments before and after it are numbered
+// consecutively and the media time jumps.
+type Outage struct {
+	Seq    uint64    `json:"seq"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason,omitempty"`
+}
+
 // RecordingState is a server's view of one recording.
 type RecordingState struct {
 	ID        string    `json:"id"`
@@ -115,10 +131,11 @@ type RecordingState struct {
 	StartedAt time.Time `json:"started_at"`
 	// NextSeq is the first segment number the server does not hold with
 	// every earlier one held or covered by a gap: the box resumes from here.
-	NextSeq  uint64 `json:"next_seq"`
-	Segments uint64 `json:"segments"` // how many segments are stored
-	Bytes    int64  `json:"bytes"`
-	Gaps     []Gap  `json:"gaps,omitempty"`
+	NextSeq  uint64   `json:"next_seq"`
+	Segments uint64   `json:"segments"` // how many segments are stored
+	Bytes    int64    `json:"bytes"`
+	Gaps     []Gap    `json:"gaps,omitempty"`
+	Outages  []Outage `json:"outages,omitempty"`
 	// Missing lists segments below StopRequest.Count that the server lacks
 	// (only in a 409 reply to stop).
 	Missing []uint64 `json:"missing,omitempty"`
@@ -155,6 +172,7 @@ type Metadata struct {
 	FinalizedAt time.Time     `json:"finalized_at"`
 	Segments    []SegmentMeta `json:"segments"`
 	Gaps        []Gap         `json:"gaps"`
+	Outages     []Outage      `json:"outages,omitempty"`
 	MediaBytes  int64         `json:"media_bytes"`
 	MediaSHA256 string        `json:"media_sha256"`
 }
