@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"twincap/firmware/journal"
 
 	"twincap/firmware/box"
 	"twincap/firmware/roomclient"
@@ -294,8 +295,24 @@ func TestBoxRestartContinuesTheInterview(t *testing.T) {
 			downAt := time.Now()
 			if how == "kill -9" {
 				r.box.kill()
-			} else if !r.box.term(10 * time.Second) {
-				t.Fatal("the box did not exit within 10 s of SIGTERM")
+			} else {
+				if !r.box.term(10 * time.Second) {
+					t.Fatal("the box did not exit within 10 s of SIGTERM")
+				}
+				// An orderly stop finishes the segment under way and
+				// gives the server that is up everything it captured.
+				j, err := journal.Open(filepath.Join(r.dir, "journal", id))
+				if err != nil {
+					t.Fatal(err)
+				}
+				captured := j.Next()
+				j.Close()
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				st, err := r.client(pref, r.ticket()).Get(ctx, id)
+				cancel()
+				if err != nil || st.NextSeq != captured {
+					t.Fatalf("after SIGTERM the preferred server holds up to %d (%v); the box captured %d", st.NextSeq, err, captured)
+				}
 			}
 			r.startServer(red)
 			r.box = start(t, r.dir, "box", filepath.Join(r.bin, "twincap-box"), "-config", r.boxCfg)

@@ -40,9 +40,10 @@ var (
 type Phase int
 
 const (
-	Idle      Phase = iota // no interview
-	Recording              // capturing, encoding, sending
-	Stopping               // the pipeline is flushing its last segment
+	Idle         Phase = iota // no interview
+	Recording                 // capturing, encoding, sending
+	Stopping                  // the pipeline is flushing its last segment
+	ShuttingDown              // the daemon is stopping; the interview goes on after the restart
 )
 
 func (p Phase) String() string {
@@ -53,6 +54,8 @@ func (p Phase) String() string {
 		return "recording"
 	case Stopping:
 		return "stopping"
+	case ShuttingDown:
+		return "shutting down"
 	}
 	return fmt.Sprintf("Phase(%d)", int(p))
 }
@@ -154,13 +157,56 @@ type delivery struct {
 }
 
 // Run runs the uplinks and the interview loop until ctx ends.
+//
+// When ctx ends (SIGTERM), the interview's last segment is finished and
+// journaled, and the uplinks get up to ShutdownDrain to bring the servers
+// everything captured; the interview itself goes on after the restart.
 func (b *Box) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
+	uctx, stopUplinks := context.WithCancel(gctx)
+	defer stopUplinks()
 	for _, u := range b.uplinks {
-		g.Go(func() error { return u.Run(ctx) })
+		g.Go(func() error { return u.Run(uctx) })
 	}
-	g.Go(func() error { return b.loop(ctx) })
+	g.Go(func() error {
+		defer stopUplinks()
+		// The loop ends with ctx; if an uplink fails first, gctx ends it.
+		lctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-gctx.Done():
+				cancel()
+			case <-lctx.Done():
+			}
+		}()
+		return b.loop(lctx)
+	})
 	return g.Wait()
+}
+
+// drain waits until every server that is available holds everything of
+// iv, or until ShutdownDrain has passed.
+func (b *Box) drain(iv *interview) {
+	deadline := b.deps.Now().Add(b.cfg.ShutdownDrain())
+	for {
+		behind := 0
+		for _, u := range b.uplinks {
+			us := u.Status()
+			if Green(us.State) && us.Recordings[iv.create.ID].Acked < iv.src.Next() {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return
+		}
+		if !b.deps.Now().Before(deadline) {
+			b.log.Warn("box: shutting down with segments not yet on every server; they are sent after the restart",
+				"recording", iv.create.ID, "servers_behind", behind)
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 type loopState struct {
@@ -192,10 +238,14 @@ func (b *Box) loop(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			if st.cur != nil {
-				// Shutdown: finish the current segment and journal it;
-				// the interview is shipped after the restart.
+				// Shutdown: finish the current segment, journal it and
+				// give it to the servers; the interview goes on after
+				// the restart.
+				st.phase = ShuttingDown
+				b.publish(st)
 				st.cur.cancel()
 				<-st.cur.done
+				b.drain(st.cur)
 			}
 			return nil
 		case req := <-b.reqs:

@@ -76,6 +76,10 @@ type Config struct {
 	// LostGrace is how long an interview goes on with no server available
 	// before it is stopped (what was journaled is still delivered later).
 	LostGrace Duration `toml:"lost_grace"`
+	// Drain is how long an orderly stop (SIGTERM) waits for the servers
+	// to take the segments captured so far; it must fit in the service's
+	// stop timeout. What is left is sent after the restart.
+	Drain Duration `toml:"shutdown_drain"`
 }
 
 // Default is the configuration before any file is read.
@@ -94,6 +98,7 @@ func Default() Config {
 		AudioBitrate:    64_000,
 		SegmentDuration: Duration{time.Second},
 		LostGrace:       Duration{10 * time.Second},
+		Drain:           Duration{5 * time.Second},
 	}
 }
 
@@ -224,11 +229,17 @@ func (c Config) Validate() error {
 	if c.LostGrace.Duration < 0 {
 		bad("lost_grace is negative")
 	}
+	if c.Drain.Duration < 0 || c.Drain.Duration > time.Minute {
+		bad("shutdown_drain %s: want 0 to 1m (it must fit in the service's stop timeout)", c.Drain.Duration)
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
 	}
 	return nil
 }
+
+// ShutdownDrain is how long an orderly stop waits for the servers.
+func (c Config) ShutdownDrain() time.Duration { return c.Drain.Duration }
 
 // Servers lists the configured servers, preferred first, with their names.
 func (c Config) Servers() []NamedServer {

@@ -76,11 +76,12 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 	c.Video.Width = 641
 	c.Video.Preset = "quick"
 	c.SegmentDuration.Duration = time.Minute
+	c.Drain.Duration = 2 * time.Minute
 	err := c.Validate()
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Validate = %v, want ErrInvalid", err)
 	}
-	for _, want := range []string{"preferred.addr", "Width 641", "Preset \"quick\"", "SegmentDuration 1m0s"} {
+	for _, want := range []string{"preferred.addr", "Width 641", "Preset \"quick\"", "SegmentDuration 1m0s", "shutdown_drain 2m0s"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
