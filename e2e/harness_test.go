@@ -84,6 +84,12 @@ type proc struct {
 
 func start(t testing.TB, dir, name string, args ...string) *proc {
 	t.Helper()
+	return startEnv(t, dir, name, nil, args...)
+}
+
+// startEnv starts a process with env added to ours.
+func startEnv(t testing.TB, dir, name string, env []string, args ...string) *proc {
+	t.Helper()
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -91,6 +97,9 @@ func start(t testing.TB, dir, name string, args ...string) *proc {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}

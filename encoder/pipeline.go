@@ -23,11 +23,19 @@ type Pipeline struct {
 
 	observe func(fmp4.Fragment) // tests see each fragment before it is marshalled
 
-	resume *Resume
+	resume  *Resume
+	onFrame func()
 
 	mu    sync.Mutex // guards epoch
 	epoch time.Time
 }
+
+// ErrCamera and ErrMicrophone wrap a source's failure during Run, so the
+// box can say which part is at fault.
+var (
+	ErrCamera     = errors.New("encoder: camera")
+	ErrMicrophone = errors.New("encoder: microphone")
+)
 
 // ErrCannotResume is returned by Run when a recording cannot be continued:
 // the encoder's parameters (its init segment) differ from the earlier
@@ -53,6 +61,10 @@ type Resume struct {
 	// ErrCannotResume before sending anything.
 	Init []byte
 }
+
+// OnFrame has f called for every frame the camera delivers (the box's
+// watchdog sees frames arriving). Set it before Run.
+func (p *Pipeline) OnFrame(f func()) { p.onFrame = f }
 
 // SetResume makes the next Run continue a recording instead of starting
 // one.
@@ -192,7 +204,10 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 					}
 					return m.finish()
 				}
-				return errors.Join(fmt.Errorf("encoder: camera: %w", r.err), m.finish())
+				return errors.Join(fmt.Errorf("%w: %w", ErrCamera, r.err), m.finish())
+			}
+			if p.onFrame != nil {
+				p.onFrame()
 			}
 			if err := m.video(r.frame); err != nil {
 				return errors.Join(err, m.finish())
@@ -207,7 +222,7 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 					m.audioEnded()
 					continue
 				}
-				return errors.Join(fmt.Errorf("encoder: microphone: %w", r.err), m.finish())
+				return errors.Join(fmt.Errorf("%w: %w", ErrMicrophone, r.err), m.finish())
 			}
 			if err := m.audio(r.chunk); err != nil {
 				return errors.Join(err, m.finish())
@@ -257,7 +272,7 @@ func catchUp(ctx context.Context, m *muxer, chunks <-chan chunkResult) error {
 					m.audioEnded()
 					return nil
 				}
-				return fmt.Errorf("encoder: microphone: %w", r.err)
+				return fmt.Errorf("%w: %w", ErrMicrophone, r.err)
 			}
 			if err := m.audio(r.chunk); err != nil {
 				return err

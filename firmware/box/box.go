@@ -17,6 +17,7 @@ import (
 
 	"twincap/drivers/audio"
 	"twincap/drivers/camera"
+	"twincap/drivers/leds"
 	"twincap/encoder"
 	"twincap/encoder/segment"
 	"twincap/firmware/buffer"
@@ -69,6 +70,61 @@ type Deps struct {
 	Log            *slog.Logger
 	// Uplink tunes the uplinks' timeouts (tests shorten them).
 	Uplink uplink.Config
+	// Progress receives the box's heartbeats for its watchdog; nil
+	// probes are not fed.
+	Progress Progress
+}
+
+// Probe is one of the watchdog's health probes (watchdog.Probe): the box
+// bumps it when it makes progress, and enables it only while progress is
+// expected.
+type Probe interface {
+	Bump()
+	Enable()
+	Disable()
+}
+
+// Progress is where the box shows it is alive: its loop goes round,
+// frames arrive, the encoder makes segments, the journal takes them, and
+// each uplink's loop goes round (Uplinks in the order of Config.Servers).
+// Frames, Segments and Journal matter only while recording: the box
+// enables and disables them.
+type Progress struct {
+	Loop, Frames, Segments, Journal Probe
+	Uplinks                         []Probe
+}
+
+type nopProbe struct{}
+
+func (nopProbe) Bump()    {}
+func (nopProbe) Enable()  {}
+func (nopProbe) Disable() {}
+
+func (p *Progress) fill(servers int) {
+	for _, q := range []*Probe{&p.Loop, &p.Frames, &p.Segments, &p.Journal} {
+		if *q == nil {
+			*q = nopProbe{}
+		}
+	}
+	for len(p.Uplinks) < servers {
+		p.Uplinks = append(p.Uplinks, nopProbe{})
+	}
+}
+
+// recordingProbes are enabled while an interview is captured.
+func (p *Progress) recordingProbes(on bool, buffered bool) {
+	probes := []Probe{p.Frames, p.Segments}
+	if buffered {
+		probes = append(probes, p.Journal)
+	}
+	for _, q := range probes {
+		if on {
+			q.Bump() // the clock starts now, not at the last interview
+			q.Enable()
+		} else {
+			q.Disable()
+		}
+	}
 }
 
 // Box is the capture box daemon.
@@ -80,6 +136,7 @@ type Box struct {
 	uplinks []*uplink.Server
 	clients []*roomclient.Client
 	reqs    chan request
+	ready   chan struct{} // closed once earlier journals are recovered
 
 	mu     sync.Mutex // guards status and session
 	status Status
@@ -105,14 +162,16 @@ func New(cfg config.Config, deps Deps) (*Box, error) {
 	if deps.Log == nil {
 		deps.Log = slog.Default()
 	}
-	b := &Box{cfg: cfg, deps: deps, log: deps.Log, reqs: make(chan request)}
-	for _, s := range cfg.Servers() {
+	deps.Progress.fill(len(cfg.Servers()))
+	b := &Box{cfg: cfg, deps: deps, log: deps.Log, reqs: make(chan request), ready: make(chan struct{})}
+	for i, s := range cfg.Servers() {
 		c, err := roomclient.New(s.Addr, deps.TLS)
 		if err != nil {
 			return nil, fmt.Errorf("box: %s server: %w", s.Name, err)
 		}
 		ucfg := deps.Uplink
 		ucfg.Name = s.Name
+		ucfg.Beat = deps.Progress.Uplinks[i].Bump
 		b.names = append(b.names, s.Name)
 		b.clients = append(b.clients, c)
 		b.uplinks = append(b.uplinks, uplink.New(ucfg, c, deps.Log))
@@ -217,6 +276,7 @@ type loopState struct {
 	joined     bool      // the connect window is over: every server answered, or 2 minutes passed
 	message    string
 	lastID     string
+	fault      string // leds.Fault* of the last interview's failure; cleared by a good start
 }
 
 func (b *Box) loop(ctx context.Context) error {
@@ -228,6 +288,8 @@ func (b *Box) loop(ctx context.Context) error {
 		b.log.Info("box: operator session restored", "user", s.User, "expires", s.Expires)
 	}
 	b.resumeJournals(ctx, st)
+	b.publish(st)
+	close(b.ready)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -365,26 +427,49 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 
 	if err := b.launch(iv, nil); err != nil {
 		b.discard(ctx, iv)
+		st.fault = faultOf(err)
 		return "", fmt.Errorf("%w: %v", ErrCannotStart, err)
 	}
 	st.cur, st.phase, st.lastID = iv, Recording, create.ID
-	st.message = ""
+	st.message, st.fault = "", ""
 	b.log.Info("box: interview started", "recording", create.ID, "user", sess.user, "servers_able", able)
 	return create.ID, nil
 }
+
+// errJournal marks a failure to journal a segment: the box's disk.
+var errJournal = errors.New("box: journal")
+
+// faultOf names the part an interview's failure points at, for the fault
+// LED.
+func faultOf(err error) string {
+	switch {
+	case errors.Is(err, errJournal):
+		return leds.FaultDisk
+	case errors.Is(err, errCamera), errors.Is(err, encoder.ErrCamera):
+		return leds.FaultCamera
+	case errors.Is(err, errMicrophone), errors.Is(err, encoder.ErrMicrophone):
+		return leds.FaultAudio
+	}
+	return ""
+}
+
+var (
+	errCamera     = errors.New("camera")
+	errMicrophone = errors.New("microphone")
+)
 
 // launch opens the sources and runs the encoder for iv, continuing an
 // earlier run's recording when resume is set.
 func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	cam, err := b.deps.OpenCamera(b.cfg)
 	if err != nil {
-		return fmt.Errorf("camera: %w", err)
+		return fmt.Errorf("%w: %w", errCamera, err)
 	}
 	var mic audio.Microphone
 	if b.deps.OpenMicrophone != nil {
 		if mic, err = b.deps.OpenMicrophone(b.cfg); err != nil {
 			cam.Close()
-			return fmt.Errorf("microphone: %w", err)
+			return fmt.Errorf("%w: %w", errMicrophone, err)
 		}
 	}
 	pipe, err := encoder.New(b.cfg.Encoder(), cam, mic)
@@ -398,6 +483,8 @@ func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	if resume != nil {
 		pipe.SetResume(*resume)
 	}
+	pipe.OnFrame(b.deps.Progress.Frames.Bump)
+	b.deps.Progress.recordingProbes(true, iv.journal != nil)
 	// The pipeline outlives a shutdown request until it has flushed its
 	// last segment; the loop cancels it.
 	pctx, cancel := context.WithCancel(context.Background())
@@ -414,15 +501,17 @@ func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camer
 	go func() { errc <- pipe.Run(ctx, out) }()
 	var appendErr error
 	for s := range out {
+		b.deps.Progress.Segments.Bump()
 		if appendErr != nil {
 			continue
 		}
 		if err := iv.src.Append(s); err != nil {
-			appendErr = err
+			appendErr = fmt.Errorf("%w: %w", errJournal, err)
 			b.log.Error("box: journal append failed; the interview stops", "err", err)
 			iv.cancel()
 			continue
 		}
+		b.deps.Progress.Journal.Bump()
 		if s.Seq == segment.InitSeq && iv.journal != nil {
 			// What a restart needs to continue this recording.
 			m := iv.journal.Meta()
@@ -433,6 +522,7 @@ func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camer
 		}
 	}
 	err := <-errc
+	b.deps.Progress.recordingProbes(false, iv.journal != nil)
 	cam.Close()
 	if mic != nil {
 		mic.Close()
@@ -445,6 +535,7 @@ func (b *Box) pipelineDone(ctx context.Context, st *loopState, res pipeResult) {
 	id := iv.create.ID
 	count := iv.src.Next()
 	if res.err != nil {
+		st.fault = faultOf(res.err)
 		st.message = fmt.Sprintf("interview %s stopped by a fault: %v", id, res.err)
 		b.log.Error("box: pipeline", "recording", id, "err", res.err)
 	}
@@ -501,6 +592,7 @@ func (b *Box) updateJoined(st *loopState, connected []bool) {
 }
 
 func (b *Box) tick(ctx context.Context, st *loopState) {
+	b.deps.Progress.Loop.Bump()
 	statuses := make([]uplink.Status, len(b.uplinks))
 	connected := make([]bool, len(b.uplinks))
 	for i, u := range b.uplinks {
@@ -670,3 +762,7 @@ func (b *Box) resume(ctx context.Context, st *loopState, j *journal.Journal) err
 		"outage", now.Sub(m.Epoch.Add(after)).Round(time.Millisecond))
 	return nil
 }
+
+// Ready is closed once Run has recovered the journals an earlier run left
+// and the box takes requests: what systemd's READY=1 means for the box.
+func (b *Box) Ready() <-chan struct{} { return b.ready }

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"twincap/drivers/leds"
 	"twincap/firmware/policy"
 	"twincap/firmware/roomclient"
 	"twincap/firmware/uplink"
@@ -45,6 +46,9 @@ type Status struct {
 	FailoverReady bool     `json:"failover_ready"`
 	Owed          []string `json:"owed,omitempty"` // stopped interviews not yet held whole by every server
 	Message       string   `json:"message,omitempty"`
+	// Fault names the part at fault, as the fault LED shows it: camera,
+	// audio, disk, or servers (none available).
+	Fault string `json:"fault,omitempty"`
 }
 
 func (b *Box) publish(st *loopState) {
@@ -85,11 +89,31 @@ func (b *Box) publish(st *loopState) {
 	for id := range st.delivering {
 		s.Owed = append(s.Owed, id)
 	}
+	s.Fault = st.fault
+	if s.Fault == "" && green == 0 && (st.cur != nil || st.joined) {
+		s.Fault = leds.FaultServers
+	}
 	sort.Strings(s.Owed)
 	b.mu.Lock()
 	s.User = b.sess.user
 	b.status = s
 	b.mu.Unlock()
+}
+
+// LEDs is what the status LEDs show for status s.
+func LEDs(s Status) leds.BoxState {
+	ls := leds.BoxState{
+		Power:        true,
+		Ready:        s.Phase == Idle.String(),
+		Recording:    s.Phase == Recording.String() || s.Phase == Stopping.String(),
+		ShuttingDown: s.Phase == ShuttingDown.String(),
+		Fault:        s.Fault,
+		Buffered:     s.Mode == wire.Buffered,
+	}
+	for _, sv := range s.Servers {
+		ls.Servers = append(ls.Servers, leds.ServerLED{State: sv.State})
+	}
+	return ls
 }
 
 // Status is the latest snapshot.

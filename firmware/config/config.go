@@ -80,6 +80,43 @@ type Config struct {
 	// to take the segments captured so far; it must fit in the service's
 	// stop timeout. What is left is sent after the restart.
 	Drain Duration `toml:"shutdown_drain"`
+	// LEDs are the status LEDs a field technician reads.
+	LEDs LEDs `toml:"leds"`
+	// Watchdog is the hardware watchdog, petted only while the box is
+	// healthy.
+	Watchdog Watchdog `toml:"watchdog"`
+}
+
+// LEDs says how the box's status LEDs are driven and what each is called:
+// a kernel LED class device name (driver "class") or a GPIO line name
+// (driver "gpio"). An empty name means the box has no such LED.
+type LEDs struct {
+	Driver    string `toml:"driver"` // "none", "class" or "gpio"
+	ClassRoot string `toml:"class_root"`
+	ActiveLow bool   `toml:"active_low"` // gpio: the LED lights when the line is low
+	Power     string `toml:"power"`
+	Status    string `toml:"status"`
+	Fault     string `toml:"fault"`
+	Server1   string `toml:"server1"`
+	Server2   string `toml:"server2"`
+}
+
+// Names maps the status mapping's LED names (drivers/leds) to the
+// configured device or line names, leaving out LEDs the box lacks.
+func (l LEDs) Names() map[string]string {
+	out := map[string]string{}
+	for k, v := range map[string]string{"power": l.Power, "status": l.Status, "fault": l.Fault, "server1": l.Server1, "server2": l.Server2} {
+		if v != "" {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// Watchdog is the hardware watchdog device.
+type Watchdog struct {
+	Device  string   `toml:"device"` // "" for none (a development machine)
+	Timeout Duration `toml:"timeout"`
 }
 
 // Default is the configuration before any file is read.
@@ -99,6 +136,8 @@ func Default() Config {
 		SegmentDuration: Duration{time.Second},
 		LostGrace:       Duration{10 * time.Second},
 		Drain:           Duration{5 * time.Second},
+		LEDs:            LEDs{Driver: "none", ClassRoot: "/sys/class/leds"},
+		Watchdog:        Watchdog{Timeout: Duration{30 * time.Second}},
 	}
 }
 
@@ -228,6 +267,18 @@ func (c Config) Validate() error {
 	}
 	if c.LostGrace.Duration < 0 {
 		bad("lost_grace is negative")
+	}
+	switch c.LEDs.Driver {
+	case "none":
+	case "class", "gpio":
+		if len(c.LEDs.Names()) == 0 {
+			bad("leds.driver %q but no LED is named (leds.power, leds.status, leds.fault, leds.server1, leds.server2)", c.LEDs.Driver)
+		}
+	default:
+		bad("leds.driver %q: want \"none\", \"class\" or \"gpio\"", c.LEDs.Driver)
+	}
+	if c.Watchdog.Device != "" && (c.Watchdog.Timeout.Duration < 2*time.Second || c.Watchdog.Timeout.Duration > 10*time.Minute) {
+		bad("watchdog.timeout %s: want 2s to 10m", c.Watchdog.Timeout.Duration)
 	}
 	if c.Drain.Duration < 0 || c.Drain.Duration > time.Minute {
 		bad("shutdown_drain %s: want 0 to 1m (it must fit in the service's stop timeout)", c.Drain.Duration)

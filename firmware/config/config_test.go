@@ -77,11 +77,13 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 	c.Video.Preset = "quick"
 	c.SegmentDuration.Duration = time.Minute
 	c.Drain.Duration = 2 * time.Minute
+	c.LEDs.Driver = "pwm"
+	c.Watchdog = Watchdog{Device: "/dev/watchdog", Timeout: Duration{time.Second}}
 	err := c.Validate()
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Validate = %v, want ErrInvalid", err)
 	}
-	for _, want := range []string{"preferred.addr", "Width 641", "Preset \"quick\"", "SegmentDuration 1m0s", "shutdown_drain 2m0s"} {
+	for _, want := range []string{"preferred.addr", "Width 641", "Preset \"quick\"", "SegmentDuration 1m0s", "shutdown_drain 2m0s", `leds.driver "pwm"`, "watchdog.timeout 1s"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
@@ -116,4 +118,20 @@ func FuzzParse(f *testing.F) {
 		_ = c.Validate()
 		_ = c.Servers()
 	})
+}
+
+func TestLEDsNeedANameWithADriver(t *testing.T) {
+	c := Default()
+	c.Preferred.Addr = "a:1"
+	c.LEDs.Driver = "class"
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "no LED is named") {
+		t.Fatalf("class driver without names: %v", err)
+	}
+	c.LEDs.Status, c.LEDs.Server2 = "twincap:status", "twincap:server2"
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if n := c.LEDs.Names(); len(n) != 2 || n["status"] != "twincap:status" || n["server2"] != "twincap:server2" {
+		t.Fatalf("Names = %v", n)
+	}
 }

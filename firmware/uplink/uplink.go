@@ -47,6 +47,11 @@ type Config struct {
 	// server writes side-by-side segments side by side, so their fsyncs
 	// share the disk's journal commits.
 	Window int
+	// Beat, if set, is called each time the uplink's loop goes round (at
+	// least every Heartbeat or Retry, and every second of a long request),
+	// whether or not the server answers: the box's watchdog sees the
+	// goroutine is alive.
+	Beat func()
 }
 
 func (c *Config) defaults() {
@@ -231,6 +236,7 @@ type runner struct {
 func (u *Server) Run(ctx context.Context) error {
 	r := &runner{Server: u, state: Offline, client: u.client, done: map[string]bool{}}
 	for ctx.Err() == nil {
+		r.beat()
 		r.publish()
 		switch r.state {
 		case Offline:
@@ -534,11 +540,41 @@ func (r *runner) gap(ctx context.Context, j *job) error {
 	return nil
 }
 
+func (r *runner) beat() {
+	if r.cfg.Beat != nil {
+		r.cfg.Beat()
+	}
+}
+
+// beating calls Beat every second until the returned func is called: for a
+// request that may rightly take long (the server builds the MP4 at stop).
+func (r *runner) beating() func() {
+	if r.cfg.Beat == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				r.cfg.Beat()
+			}
+		}
+	}()
+	return func() { close(done) }
+}
+
 func (r *runner) stop(ctx context.Context, j *job) error {
 	// The server builds the MP4 before it answers: allow for the copy of
 	// every segment (generously 20 ms each) on top of a segment upload.
 	cctx, cancel := context.WithTimeout(ctx, r.cfg.PutTimeout+time.Duration(*j.count)*20*time.Millisecond)
+	quiet := r.beating()
 	st, err := r.client.Stop(cctx, j.Create.ID, wire.StopRequest{Count: *j.count, StoppedAt: time.Now().UTC()})
+	quiet()
 	cancel()
 	if errors.Is(err, roomclient.ErrConflict) && len(st.Missing) > 0 {
 		j.cursor = slices.Min(st.Missing)

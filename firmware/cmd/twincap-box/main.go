@@ -59,25 +59,50 @@ func run() error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	h, progress, err := health(cfg)
+	if err != nil {
+		return err
+	}
 	b, err := box.New(cfg, box.Deps{
 		OpenCamera:     openCamera,
 		OpenMicrophone: openMicrophone,
 		TLS:            tlsConf,
 		Log:            log,
+		Progress:       progress,
 	})
 	if err != nil {
+		return err
+	}
+	lights, err := ledEngine(cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Control)
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	dog, notify, err := petter(cfg, h, log)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	ln, err := net.Listen("tcp", cfg.Control)
-	if err != nil {
-		return fmt.Errorf("control API: %w", err)
+	// The watchdog and the LEDs outlive the interview loop: they go on
+	// through the shutdown drain and stop only once the box has.
+	after, stopAfter := context.WithCancel(context.Background())
+	defer stopAfter()
+	var side errgroup.Group
+	side.Go(func() error { return dog.Run(after) })
+	if lights != nil {
+		side.Go(func() error { return lights.Run(after) })
+		side.Go(func() error { showStatus(after, lights, b, log); return nil })
 	}
+
 	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return b.Run(ctx) })
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return b.Run(gctx) })
 	g.Go(func() error {
 		log.Info("control API listening", "addr", "http://"+ln.Addr().String())
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -86,12 +111,31 @@ func run() error {
 		return nil
 	})
 	g.Go(func() error {
-		<-ctx.Done()
+		select {
+		case <-b.Ready():
+			if err := notify.Ready(); err != nil {
+				log.Warn("sd_notify READY", "err", err)
+			}
+			_ = notify.Status("ready")
+		case <-gctx.Done():
+		}
+		<-gctx.Done()
+		_ = notify.Stopping()
 		sctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
-	return g.Wait()
+	err = g.Wait()
+	stopAfter()
+	if serr := side.Wait(); serr != nil {
+		log.Warn("watchdog or LEDs", "err", serr)
+	}
+	if err != nil {
+		// Not an orderly stop: the hardware watchdog stays armed, so a box
+		// that does not come back is reset.
+		return err
+	}
+	return dog.Stop()
 }
 
 func roomTLS(caFile string) (*tls.Config, error) {

@@ -1,0 +1,63 @@
+package box
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"twincap/drivers/leds"
+	"twincap/encoder"
+	"twincap/server/wire"
+)
+
+func TestLEDsFollowTheStatus(t *testing.T) {
+	servers := []ServerStatus{{State: "recording"}, {State: "offline"}}
+	cases := []struct {
+		name string
+		st   Status
+		want leds.BoxState
+	}{
+		{"idle", Status{Phase: "idle", Mode: wire.Buffered, Servers: servers},
+			leds.BoxState{Power: true, Ready: true, Buffered: true}},
+		{"recording", Status{Phase: "recording", Mode: wire.Unbuffered, Servers: servers},
+			leds.BoxState{Power: true, Recording: true}},
+		{"stopping still records", Status{Phase: "stopping", Mode: wire.Buffered, Servers: servers},
+			leds.BoxState{Power: true, Recording: true, Buffered: true}},
+		{"shutting down", Status{Phase: "shutting down", Mode: wire.Buffered, Servers: servers, Fault: leds.FaultServers},
+			leds.BoxState{Power: true, ShuttingDown: true, Buffered: true, Fault: leds.FaultServers}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := LEDs(c.st)
+			if len(got.Servers) != 2 || got.Servers[0].State != "recording" || got.Servers[1].State != "offline" {
+				t.Fatalf("servers %+v", got.Servers)
+			}
+			got.Servers = nil
+			if fmt.Sprint(got) != fmt.Sprint(c.want) {
+				t.Errorf("LEDs = %+v, want %+v", got, c.want)
+			}
+			if err := LEDs(c.st).Validate(); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+func TestFaultOfNamesThePart(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w: %w", errJournal, errors.New("no space left on device")), leds.FaultDisk},
+		{fmt.Errorf("%w: /dev/video0: no such device", errCamera), leds.FaultCamera},
+		{errors.Join(fmt.Errorf("%w: unplugged", encoder.ErrCamera)), leds.FaultCamera},
+		{fmt.Errorf("%w: hw:0", errMicrophone), leds.FaultAudio},
+		{fmt.Errorf("%w: overrun", encoder.ErrMicrophone), leds.FaultAudio},
+		{errors.New("encoder: x264 did not make the IDR frame"), leds.FaultNone},
+	}
+	for _, c := range cases {
+		if got := faultOf(c.err); got != c.want {
+			t.Errorf("faultOf(%v) = %q, want %q", c.err, got, c.want)
+		}
+	}
+}
