@@ -24,7 +24,7 @@ type Pipeline struct {
 	observe func(fmp4.Fragment) // tests see each fragment before it is marshalled
 
 	resume  *Resume
-	onFrame func()
+	onFrame func(camera.Frame)
 
 	mu    sync.Mutex // guards epoch
 	epoch time.Time
@@ -62,9 +62,10 @@ type Resume struct {
 	Init []byte
 }
 
-// OnFrame has f called for every frame the camera delivers (the box's
-// watchdog sees frames arriving). Set it before Run.
-func (p *Pipeline) OnFrame(f func()) { p.onFrame = f }
+// OnFrame has f called with every frame the camera delivers, before it is
+// encoded (the box's watchdog sees frames arriving; its control page shows
+// the newest). f must not change the frame. Set it before Run.
+func (p *Pipeline) OnFrame(f func(camera.Frame)) { p.onFrame = f }
 
 // SetResume makes the next Run continue a recording instead of starting
 // one.
@@ -207,7 +208,7 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 				return errors.Join(fmt.Errorf("%w: %w", ErrCamera, r.err), m.finish())
 			}
 			if p.onFrame != nil {
-				p.onFrame()
+				p.onFrame(r.frame)
 			}
 			if err := m.video(r.frame); err != nil {
 				return errors.Join(err, m.finish())

@@ -137,6 +137,7 @@ type Box struct {
 	clients []*roomclient.Client
 	reqs    chan request
 	ready   chan struct{} // closed once earlier journals are recovered
+	preview preview
 
 	mu     sync.Mutex // guards status and session
 	status Status
@@ -483,7 +484,10 @@ func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	if resume != nil {
 		pipe.SetResume(*resume)
 	}
-	pipe.OnFrame(b.deps.Progress.Frames.Bump)
+	pipe.OnFrame(func(f camera.Frame) {
+		b.deps.Progress.Frames.Bump()
+		b.preview.set(f)
+	})
 	b.deps.Progress.recordingProbes(true, iv.journal != nil)
 	// The pipeline outlives a shutdown request until it has flushed its
 	// last segment; the loop cancels it.

@@ -1,10 +1,15 @@
 package box
 
 import (
+	"bytes"
+	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"io/fs"
 	"net/http"
 	"strings"
+	"time"
 
 	"twincap/firmware/roomclient"
 )
@@ -17,7 +22,14 @@ const (
 	PathStart  = "/api/start"
 	PathStop   = "/api/stop"
 	PathCancel = "/api/cancel"
+	// PathEvents streams the status as server-sent events (the control
+	// page updates itself without reloading).
+	PathEvents  = "/api/events"
+	PathPreview = "/api/preview.jpg"
 )
+
+//go:embed web
+var web embed.FS
 
 // LoginRequest is the body of a control login.
 type LoginRequest struct {
@@ -38,6 +50,14 @@ type ErrorReply struct {
 // Handler is the control API.
 func (b *Box) Handler() http.Handler {
 	mux := http.NewServeMux()
+	static, _ := fs.Sub(web, "web")
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		http.ServeFileFS(w, r, static, "index.html")
+	})
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET "+PathEvents, b.serveEvents)
+	mux.HandleFunc("GET "+PathPreview, b.servePreview)
 	mux.HandleFunc("GET "+PathStatus, func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, b.Status())
 	})
@@ -91,6 +111,39 @@ func (b *Box) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathStop, action(func(r *http.Request) (string, error) { return b.Stop(r.Context()) }))
 	mux.HandleFunc("POST "+PathCancel, action(func(r *http.Request) (string, error) { return b.Cancel(r.Context()) }))
 	return mux
+}
+
+// serveEvents sends the status whenever it changes (at most four times a
+// second, which also keeps the elapsed time ticking), until the page goes.
+func (b *Box) serveEvents(w http.ResponseWriter, r *http.Request) {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		writeErr(w, http.StatusInternalServerError, "events: streaming not supported")
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	var last []byte
+	for {
+		cur, err := json.Marshal(b.Status())
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(cur, last) {
+			if _, err := fmt.Fprintf(w, "data: %s\n\n", cur); err != nil {
+				return
+			}
+			flusher.Flush()
+			last = cur
+		}
+		select {
+		case <-r.Context().Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
