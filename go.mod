@@ -4,8 +4,10 @@ go 1.26.0
 
 require (
 	github.com/BurntSushi/toml v1.6.0
+	github.com/blackjack/webcam v0.6.1
 	github.com/chromedp/chromedp v0.23.0
 	github.com/coreos/go-systemd/v22 v22.7.0
+	github.com/gen2brain/malgo v0.11.24
 	github.com/minio/minio-go/v7 v7.4.1
 	github.com/pion/mediadevices v0.9.4
 	golang.org/x/sync v0.25.0

@@ -3,5 +3,5 @@
 // their first sample, on the same clock as the camera's frames.
 //
 // Implementations: tone (a generated tone with a beep every second), the
-// ALSA driver (later), and the scripted fake in audiotest.
+// ALSA driver (alsa), and the scripted fake in audiotest.
 package audio

@@ -3,6 +3,6 @@
 // and audio on one clock.
 //
 // Implementations: testpattern (a generated picture for rooms without a
-// camera, and for tests and benchmarks), the V4L2 driver (later), and the
+// camera, and for tests and benchmarks), the V4L2 driver (v4l2, kept open through unplugs by reconnect), and the
 // scripted fake in cameratest.
 package camera

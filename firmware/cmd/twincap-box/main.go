@@ -14,15 +14,19 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"twincap/drivers/audio"
+	"twincap/drivers/audio/alsa"
 	"twincap/drivers/audio/tone"
 	"twincap/drivers/camera"
+	"twincap/drivers/camera/reconnect"
 	"twincap/drivers/camera/testpattern"
+	"twincap/drivers/camera/v4l2"
 	"twincap/firmware/box"
 	"twincap/firmware/config"
 )
@@ -155,16 +159,38 @@ func roomTLS(caFile string) (*tls.Config, error) {
 	return conf, nil
 }
 
+// openCamera opens the configured source: the test pattern, or a V4L2
+// device kept open through unplugs (the interview goes on with a "camera
+// lost" card and resumes when the camera returns). The first open is done
+// here, so a wrong device or format refuses the start with what the
+// device offers.
 func openCamera(cfg config.Config) (camera.Camera, error) {
-	if cfg.Camera != "testpattern" {
-		return nil, fmt.Errorf("camera %q: only \"testpattern\" is supported in this build (V4L2 comes with the appliance image)", cfg.Camera)
+	f := camera.Format{Width: cfg.Video.Width, Height: cfg.Video.Height, FPS: cfg.Video.FPS}
+	if cfg.Camera == "testpattern" {
+		return testpattern.New(testpattern.Config{Width: f.Width, Height: f.Height, FPS: f.FPS, Paced: true})
 	}
-	return testpattern.New(testpattern.Config{Width: cfg.Video.Width, Height: cfg.Video.Height, FPS: cfg.Video.FPS, Paced: true})
+	first, err := v4l2.Open(cfg.Camera, f, nil)
+	if err != nil {
+		return nil, err
+	}
+	var once sync.Once
+	return reconnect.New(reconnect.Config{
+		Format: f,
+		Open: func(context.Context) (camera.Camera, error) {
+			var c camera.Camera
+			once.Do(func() { c = first })
+			if c != nil {
+				return c, nil
+			}
+			return v4l2.Open(cfg.Camera, f, nil)
+		},
+	})
 }
 
+// openMicrophone opens the tone or an ALSA capture device (48 kHz mono).
 func openMicrophone(cfg config.Config) (audio.Microphone, error) {
-	if cfg.Microphone != "tone" {
-		return nil, fmt.Errorf("microphone %q: only \"tone\" is supported in this build (ALSA comes with the appliance image)", cfg.Microphone)
+	if cfg.Microphone == "tone" {
+		return tone.New(tone.Config{Paced: true})
 	}
-	return tone.New(tone.Config{Paced: true})
+	return alsa.Open(alsa.Config{Device: cfg.Microphone, Format: audio.Format{SampleRate: 48000, Channels: 1}})
 }
