@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"twincap/drivers/leds"
+	"twincap/internal/tickertest"
 )
 
 // Write is one Set call seen by an LED.
@@ -79,58 +80,16 @@ func (l *LED) On() (on, written bool) {
 	return l.writes[len(l.writes)-1].On, true
 }
 
-// Ticker is a leds.Ticker ticked by the test. Pass its New as
-// leds.Config.NewTicker.
-type Ticker struct {
-	c chan time.Time
-
-	mu      sync.Mutex
-	period  time.Duration
-	stopped bool
-}
+// Ticker is a leds.Ticker ticked by the test (Tick returns once the
+// engine has stepped for the tick; a tick at the engine's start time only
+// waits for its first step). Pass its New as leds.Config.NewTicker.
+type Ticker struct{ *tickertest.Ticker }
 
 // NewTicker returns a ticker that ticks only when Tick is called.
-func NewTicker() *Ticker { return &Ticker{c: make(chan time.Time)} }
+func NewTicker() *Ticker { return &Ticker{tickertest.New()} }
 
 // New is the leds.Config.NewTicker hook; it remembers the period asked for.
 func (t *Ticker) New(d time.Duration) leds.Ticker {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.period = d
+	t.Started(d)
 	return t
-}
-
-// C implements leds.Ticker.
-func (t *Ticker) C() <-chan time.Time { return t.c }
-
-// Stop implements leds.Ticker.
-func (t *Ticker) Stop() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.stopped = true
-}
-
-// Tick delivers a tick at time at and returns once the engine has stepped
-// for it. The channel is unbuffered and at is sent twice: leds.Engine.Run
-// skips a tick no later than its last step, so taking the repeat means it
-// has finished the step for the first. The test may then move its clock or
-// read the LEDs without racing the step. Ticks must move forward in time;
-// a tick at the engine's start time only waits for its first step.
-func (t *Ticker) Tick(at time.Time) {
-	t.c <- at
-	t.c <- at
-}
-
-// Period is the tick period the engine asked for.
-func (t *Ticker) Period() time.Duration {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.period
-}
-
-// Stopped reports whether Stop was called.
-func (t *Ticker) Stopped() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.stopped
 }
