@@ -1,6 +1,9 @@
-// Package server assembles a room server: the durable store, users and
-// tickets, and the HTTPS API, from one config.Config.
+// Package server assembles a room server from one config.Config: the
+// durable store, users and tickets, the settings (<data_dir>/settings.json)
+// and the audit trail (<data_dir>/audit.log), the comparison of the
+// settings with the paired server's (server/pair), and the HTTPS API.
 //
+//	err = server.EnterFIPS(...) // settings that require FIPS 140-3 mode: re-execute in it
 //	s, err := server.New(cfg, logger)
 //	err = s.Listen()     // optional: bind now, e.g. "127.0.0.1:0" in tests
 //	addr := s.Addr()     // the bound address

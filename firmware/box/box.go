@@ -193,6 +193,7 @@ type reply struct {
 
 // interview is the running interview, owned by the loop.
 type interview struct {
+	cam      camera.Camera // for its state while recording (a V4L2 camera may be lost)
 	create   wire.CreateRequest
 	src      appender
 	journal  *journal.Journal
@@ -277,7 +278,8 @@ type loopState struct {
 	joined     bool      // the connect window is over: every server answered, or 2 minutes passed
 	message    string
 	lastID     string
-	fault      string // leds.Fault* of the last interview's failure; cleared by a good start
+	fault      string    // leds.Fault* of the last interview's failure; cleared by a good start
+	mismatch   *Mismatch // the servers' settings, as compared before the last start
 }
 
 func (b *Box) loop(ctx context.Context) error {
@@ -375,6 +377,10 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 		d := policy.Decide(b.cfg.Fallback, now, st.since, connected, connected, b.names)
 		return "", fmt.Errorf("%w: %s", ErrCannotStart, d.Reason)
 	}
+	if err := b.checkSettings(ctx, st, sess.ticket, connected); err != nil {
+		st.message = st.mismatch.Message
+		return "", err
+	}
 
 	suffix := make([]byte, 4)
 	_, _ = rand.Read(suffix)
@@ -433,6 +439,9 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 	}
 	st.cur, st.phase, st.lastID = iv, Recording, create.ID
 	st.message, st.fault = "", ""
+	if st.mismatch != nil {
+		st.message = st.mismatch.Message // non-blocking differences: say how many
+	}
 	b.log.Info("box: interview started", "recording", create.ID, "user", sess.user, "servers_able", able)
 	return create.ID, nil
 }
@@ -493,6 +502,7 @@ func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	// last segment; the loop cancels it.
 	pctx, cancel := context.WithCancel(context.Background())
 	iv.cancel = cancel
+	iv.cam = cam
 	go b.runPipeline(pctx, pipe, cam, mic, iv)
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"twincap/drivers/camera"
+	"twincap/drivers/camera/reconnect"
 	"twincap/drivers/leds"
 	"twincap/firmware/policy"
 	"twincap/firmware/roomclient"
@@ -49,6 +51,9 @@ type Status struct {
 	// Fault names the part at fault, as the fault LED shows it: camera,
 	// audio, disk, or servers (none available).
 	Fault string `json:"fault,omitempty"`
+	// Mismatch is how the two servers' settings compared before the last
+	// start (nil before any, and in a room with one server).
+	Mismatch *Mismatch `json:"mismatch,omitempty"`
 }
 
 func (b *Box) publish(st *loopState) {
@@ -90,6 +95,16 @@ func (b *Box) publish(st *loopState) {
 		s.Owed = append(s.Owed, id)
 	}
 	s.Fault = st.fault
+	if st.cur != nil && cameraLost(st.cur.cam) {
+		s.Fault = leds.FaultCamera
+		if s.Message == "" {
+			s.Message = "camera lost: the interview goes on (sound, and a 'camera lost' picture) until it returns"
+		}
+	}
+	if st.mismatch != nil {
+		m := *st.mismatch
+		s.Mismatch = &m
+	}
 	if s.Fault == "" && green == 0 && (st.cur != nil || st.joined) {
 		s.Fault = leds.FaultServers
 	}
@@ -98,6 +113,20 @@ func (b *Box) publish(st *loopState) {
 	s.User = b.sess.user
 	b.status = s
 	b.mu.Unlock()
+}
+
+// cameraLost reports whether a camera that survives unplugs (package
+// reconnect) is away right now.
+func cameraLost(c camera.Camera) bool {
+	r, ok := c.(interface{ State() reconnect.State })
+	if !ok {
+		return false
+	}
+	switch r.State() {
+	case reconnect.Lost, reconnect.Recovering:
+		return true
+	}
+	return false
 }
 
 // LEDs is what the status LEDs show for status s.

@@ -15,12 +15,14 @@ import (
 	"time"
 
 	"twincap/encoder/segment"
+	"twincap/server/settings"
 	"twincap/server/wire"
 )
 
 // Sentinel errors for what callers act on.
 var (
 	ErrUnauthorized = errors.New("roomclient: not logged in on this server")
+	ErrForbidden    = errors.New("roomclient: not allowed to this user")
 	ErrNotFound     = errors.New("roomclient: not found")
 	ErrConflict     = errors.New("roomclient: conflict")
 	ErrRejected     = errors.New("roomclient: rejected")
@@ -150,8 +152,10 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, hd
 			se.Message = strings.TrimSpace(string(data))
 		}
 		switch resp.StatusCode {
-		case http.StatusUnauthorized, http.StatusForbidden:
+		case http.StatusUnauthorized:
 			se.kind = ErrUnauthorized
+		case http.StatusForbidden:
+			se.kind = ErrForbidden
 		case http.StatusNotFound:
 			se.kind = ErrNotFound
 		case http.StatusConflict:
@@ -267,6 +271,27 @@ func (c *Client) Metadata(ctx context.Context, id string) (wire.Metadata, error)
 	var m wire.Metadata
 	err := c.doJSON(ctx, http.MethodGet, recPath(wire.PathMetadata, id), nil, &m)
 	return m, err
+}
+
+// Settings is the server's settings (any logged-in user may read them),
+// decoded strictly: a document this version does not understand is an
+// error, not a guess.
+func (c *Client) Settings(ctx context.Context) (settings.Settings, error) {
+	var raw json.RawMessage
+	if err := c.doJSON(ctx, http.MethodGet, wire.PathSettings, nil, &raw); err != nil {
+		return settings.Settings{}, err
+	}
+	s, err := settings.Decode(raw)
+	if err != nil {
+		return settings.Settings{}, fmt.Errorf("roomclient: settings: %w", err)
+	}
+	return s, nil
+}
+
+// Audit writes the finalized recording's audit trail (audit.json, an
+// audit.Export) to w.
+func (c *Client) Audit(ctx context.Context, id string, w io.Writer) error {
+	return c.fetch(ctx, recPath(wire.PathAudit, id), w)
 }
 
 // fetch streams a large body (the MP4) without the 1 MiB reply cap.

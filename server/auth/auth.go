@@ -91,5 +91,15 @@ func (s *Service) Login(user, pass, remote string) (wire.LoginReply, error) {
 // Check verifies a ticket.
 func (s *Service) Check(ticket string) (Claims, error) { return s.tickets.Check(ticket) }
 
+// IsAdmin reports whether user is an administrator on this server (see
+// Users.IsAdmin).
+func (s *Service) IsAdmin(user string) (bool, error) { return s.users.IsAdmin(user) }
+
+// PeerToken is a token for this server to show the paired server.
+func (s *Service) PeerToken(serverID string) string { return s.tickets.PeerToken(serverID) }
+
+// CheckPeer verifies a peer token and returns the server ID it names.
+func (s *Service) CheckPeer(token string) (string, error) { return s.tickets.CheckPeer(token) }
+
 // Logout revokes a ticket on this server.
 func (s *Service) Logout(ticket string) error { return s.tickets.Revoke(ticket) }

@@ -86,6 +86,7 @@ func LoadRoomKey(path string) ([]byte, error) {
 // Tickets issues and checks tickets for one room.
 type Tickets struct {
 	key  []byte
+	peer []byte // peerKey(key)
 	room string
 	ttl  time.Duration
 	now  func() time.Time
@@ -111,7 +112,7 @@ func NewTickets(key []byte, room string, ttl time.Duration, now func() time.Time
 	if now == nil {
 		now = time.Now
 	}
-	return &Tickets{key: append([]byte(nil), key...), room: room, ttl: ttl, now: now, revoked: map[string]time.Time{}}, nil
+	return &Tickets{key: append([]byte(nil), key...), peer: peerKey(key), room: room, ttl: ttl, now: now, revoked: map[string]time.Time{}}, nil
 }
 
 func (t *Tickets) sign(payload string) string {

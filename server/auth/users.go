@@ -60,6 +60,10 @@ type userRecord struct {
 	Salt       []byte    `json:"salt"`
 	Hash       []byte    `json:"hash"`
 	Changed    time.Time `json:"changed"`
+	// Admin lets the user change the server's settings and read its audit
+	// trail. Users without the field (made before it existed) are
+	// operators.
+	Admin bool `json:"admin,omitempty"`
 }
 
 type usersFile struct {
@@ -208,8 +212,12 @@ func (u *Users) newRecord(name, pass string) (userRecord, error) {
 	return userRecord{Name: name, KDF: kdfName, Iterations: u.iter, Salt: salt, Hash: h, Changed: u.now().UTC()}, nil
 }
 
-// AddUser adds a user; ErrUserExists if the name is taken.
-func (u *Users) AddUser(name, pass string) error {
+// AddUser adds an operator; ErrUserExists if the name is taken.
+func (u *Users) AddUser(name, pass string) error { return u.Add(name, pass, false) }
+
+// Add adds a user, an administrator when admin is set; ErrUserExists if
+// the name is taken.
+func (u *Users) Add(name, pass string, admin bool) error {
 	if err := ValidateUsername(name); err != nil {
 		return err
 	}
@@ -217,6 +225,7 @@ func (u *Users) AddUser(name, pass string) error {
 	if err != nil {
 		return err
 	}
+	rec.Admin = admin
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if err := u.refresh(); err != nil {
@@ -248,12 +257,46 @@ func (u *Users) SetPassword(name, pass string) error {
 	if !ok {
 		return fmt.Errorf("%w: %s", ErrNoUser, name)
 	}
+	rec.Admin = old.Admin
 	u.users[name] = rec
 	if err := u.save(); err != nil {
 		u.users[name] = old
 		return err
 	}
 	return nil
+}
+
+// SetAdmin makes an existing user an administrator, or an operator again.
+func (u *Users) SetAdmin(name string, admin bool) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.refresh(); err != nil {
+		return err
+	}
+	old, ok := u.users[name]
+	if !ok {
+		return fmt.Errorf("%w: %s", ErrNoUser, name)
+	}
+	rec := old
+	rec.Admin = admin
+	u.users[name] = rec
+	if err := u.save(); err != nil {
+		u.users[name] = old
+		return err
+	}
+	return nil
+}
+
+// IsAdmin reports whether name is an administrator in this server's users
+// file as it is now: a user demoted (or removed) since logging in loses
+// the right at once, whatever the ticket says.
+func (u *Users) IsAdmin(name string) (bool, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if err := u.refresh(); err != nil {
+		return false, err
+	}
+	return u.users[name].Admin, nil
 }
 
 // Names lists the users.

@@ -81,6 +81,10 @@ type Config struct {
 	RoomKeyFile string `toml:"room_key_file"`
 	TLSCertFile string `toml:"tls_cert_file"`
 	TLSKeyFile  string `toml:"tls_key_file"`
+	// CAFile is the room CA that the paired server's certificate is
+	// checked against. Empty: the CA certificates that follow this
+	// server's certificate in TLSCertFile (init-room writes them there).
+	CAFile string `toml:"ca_file"`
 	// UsersFile defaults to <data_dir>/users.json.
 	UsersFile          string   `toml:"users_file"`
 	TicketTTL          Duration `toml:"ticket_ttl"`
@@ -148,7 +152,7 @@ func Parse(data []byte, cfg Config) (Config, error) {
 
 // resolve makes relative file paths relative to base.
 func (c *Config) resolve(base string) {
-	for _, p := range []*string{&c.DataDir, &c.RoomKeyFile, &c.TLSCertFile, &c.TLSKeyFile, &c.UsersFile} {
+	for _, p := range []*string{&c.DataDir, &c.RoomKeyFile, &c.TLSCertFile, &c.TLSKeyFile, &c.CAFile, &c.UsersFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}

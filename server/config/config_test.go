@@ -121,3 +121,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCAFileIsRelativeToTheConfig(t *testing.T) {
+	p := write(t, good+"ca_file = \"room/ca.pem\"\n")
+	cfg, err := Load(p, env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(filepath.Dir(p), "room", "ca.pem"); cfg.CAFile != want {
+		t.Fatalf("ca_file = %q, want %q", cfg.CAFile, want)
+	}
+	if cfg, err = Load(write(t, good), env(nil)); err != nil || cfg.CAFile != "" {
+		t.Fatalf("no ca_file: %q, %v; want empty (the chain in tls_cert_file)", cfg.CAFile, err)
+	}
+}

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"context"
+	"crypto/fips140"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,10 +13,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"twincap/encoder/segment"
+	"twincap/server/audit"
 	"twincap/server/auth"
+	"twincap/server/pair"
+	"twincap/server/settings"
 	"twincap/server/store"
 	"twincap/server/wire"
 )
@@ -25,32 +31,63 @@ const MaxJSONBody = 64 << 10
 // Config configures the API.
 type Config struct {
 	ServerID string
-	RoomID   string
-	BootID   string
-	Now      func() time.Time // nil: time.Now
+	// RoomID is the room of the server's configuration: the settings'
+	// room_id must stay equal to it.
+	RoomID string
+	BootID string
+	Now    func() time.Time // nil: time.Now
+}
+
+// Pair is the comparison with the paired server's settings (pair.Checker).
+type Pair interface {
+	Last() pair.Report
+	Check(ctx context.Context) (pair.Report, error)
+	Nudge()
+}
+
+// Deps are the API's dependencies; all but Pair and Log are required.
+type Deps struct {
+	Store    *store.Store
+	Auth     *auth.Service
+	Settings *settings.Store
+	Audit    *audit.Log
+	Pair     Pair // nil: GET /api/v1/pair says the check is not running
+	Log      *slog.Logger
 }
 
 // API serves the room server's routes.
 type API struct {
-	cfg   Config
-	store *store.Store
-	auth  *auth.Service
-	log   *slog.Logger
-	mux   *http.ServeMux
+	cfg      Config
+	store    *store.Store
+	auth     *auth.Service
+	settings *settings.Store
+	trail    *audit.Log
+	pair     Pair
+	log      *slog.Logger
+	mux      *http.ServeMux
+
+	// changeMu serializes settings changes, so that each is audited with
+	// the settings it replaced.
+	changeMu sync.Mutex
+	// finishMu serializes writing finalized recordings' audit.json, so
+	// that a stop retried while the first is still running appends one
+	// Stop entry, not two.
+	finishMu sync.Mutex
 }
 
-// New builds the API over a store and an auth service.
-func New(cfg Config, st *store.Store, au *auth.Service, log *slog.Logger) (*API, error) {
-	if st == nil || au == nil {
-		return nil, errors.New("httpapi: store and auth are required")
+// New builds the API.
+func New(cfg Config, deps Deps) (*API, error) {
+	if deps.Store == nil || deps.Auth == nil || deps.Settings == nil || deps.Audit == nil {
+		return nil, errors.New("httpapi: store, auth, settings and audit are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	if deps.Log == nil {
+		deps.Log = slog.New(slog.DiscardHandler)
 	}
-	a := &API{cfg: cfg, store: st, auth: au, log: log, mux: http.NewServeMux()}
+	a := &API{cfg: cfg, store: deps.Store, auth: deps.Auth, settings: deps.Settings, trail: deps.Audit, pair: deps.Pair,
+		log: deps.Log, mux: http.NewServeMux()}
 	a.routes()
 	return a, nil
 }
@@ -59,23 +96,33 @@ func New(cfg Config, st *store.Store, au *auth.Service, log *slog.Logger) (*API,
 type Route struct {
 	Method, Path string
 	Public       bool // no ticket needed
+	Admin        bool // an administrator's ticket (403 for an operator's)
+	Peer         bool // a peer token, not a ticket (the paired server)
 }
 
 // Routes lists every route (tests walk it).
 func Routes() []Route {
 	return []Route{
-		{http.MethodGet, wire.PathHealth, true},
-		{http.MethodPost, wire.PathLogin, true},
-		{http.MethodPost, wire.PathLogout, false},
-		{http.MethodGet, wire.PathRecordings, false},
-		{http.MethodPost, wire.PathRecordings, false},
-		{http.MethodGet, wire.PathRecording, false},
-		{http.MethodDelete, wire.PathRecording, false},
-		{http.MethodPut, wire.PathSegment, false},
-		{http.MethodPost, wire.PathGaps, false},
-		{http.MethodPost, wire.PathStop, false},
-		{http.MethodGet, wire.PathMedia, false},
-		{http.MethodGet, wire.PathMetadata, false},
+		{Method: http.MethodGet, Path: wire.PathHealth, Public: true},
+		{Method: http.MethodPost, Path: wire.PathLogin, Public: true},
+		{Method: http.MethodPost, Path: wire.PathLogout},
+		{Method: http.MethodGet, Path: wire.PathRecordings},
+		{Method: http.MethodPost, Path: wire.PathRecordings},
+		{Method: http.MethodGet, Path: wire.PathRecording},
+		{Method: http.MethodDelete, Path: wire.PathRecording},
+		{Method: http.MethodPut, Path: wire.PathSegment},
+		{Method: http.MethodPost, Path: wire.PathGaps},
+		{Method: http.MethodPost, Path: wire.PathStop},
+		{Method: http.MethodGet, Path: wire.PathMedia},
+		{Method: http.MethodGet, Path: wire.PathMetadata},
+		{Method: http.MethodGet, Path: wire.PathAudit},
+		{Method: http.MethodGet, Path: wire.PathSettings},
+		{Method: http.MethodPatch, Path: wire.PathSettings, Admin: true},
+		{Method: http.MethodPut, Path: wire.PathSettings, Admin: true},
+		{Method: http.MethodGet, Path: wire.PathPair},
+		{Method: http.MethodGet, Path: wire.PathAuditTrail, Admin: true},
+		{Method: http.MethodGet, Path: wire.PathAuditVerify, Admin: true},
+		{Method: http.MethodGet, Path: wire.PathPeerSettings, Peer: true},
 	}
 }
 
@@ -83,6 +130,13 @@ type authedHandler func(w http.ResponseWriter, r *http.Request, who auth.Claims)
 
 func (a *API) routes() {
 	handlers := map[string]authedHandler{
+		"GET " + wire.PathAudit:        a.recordingAudit,
+		"GET " + wire.PathSettings:     a.getSettings,
+		"PATCH " + wire.PathSettings:   a.patchSettings,
+		"PUT " + wire.PathSettings:     a.putSettings,
+		"GET " + wire.PathPair:         a.getPair,
+		"GET " + wire.PathAuditTrail:   a.auditEntries,
+		"GET " + wire.PathAuditVerify:  a.auditVerify,
 		"POST " + wire.PathLogout:      a.logout,
 		"GET " + wire.PathRecordings:   a.list,
 		"POST " + wire.PathRecordings:  a.create,
@@ -96,11 +150,17 @@ func (a *API) routes() {
 	}
 	a.mux.HandleFunc("GET "+wire.PathHealth, a.health)
 	a.mux.HandleFunc("POST "+wire.PathLogin, a.login)
+	a.mux.HandleFunc("GET "+wire.PathPeerSettings, a.peerSettings)
 	for _, rt := range Routes() {
-		if rt.Public {
+		h := handlers[rt.Method+" "+rt.Path]
+		switch {
+		case rt.Public, rt.Peer:
 			continue
+		case rt.Admin:
+			a.mux.Handle(rt.Method+" "+rt.Path, a.authed(a.adminOnly(h)))
+		default:
+			a.mux.Handle(rt.Method+" "+rt.Path, a.authed(h))
 		}
-		a.mux.Handle(rt.Method+" "+rt.Path, a.authed(handlers[rt.Method+" "+rt.Path]))
 	}
 }
 
@@ -162,6 +222,23 @@ func (a *API) authed(h authedHandler) http.Handler {
 	})
 }
 
+// adminOnly refuses, with 403, a ticket whose user is not an
+// administrator in this server's users file.
+func (a *API) adminOnly(h authedHandler) authedHandler {
+	return func(w http.ResponseWriter, r *http.Request, who auth.Claims) {
+		ok, err := a.auth.IsAdmin(who.User)
+		if err != nil {
+			a.fail(w, r, http.StatusInternalServerError, err)
+			return
+		}
+		if !ok {
+			a.fail(w, r, http.StatusForbidden, fmt.Errorf("httpapi: %s is not an administrator of this server (twincap-server useradd -admin)", who.User))
+			return
+		}
+		h(w, r, who)
+	}
+}
+
 func bearer(r *http.Request) (string, bool) {
 	h := r.Header.Get(wire.HeaderAuthorization)
 	scheme, t, ok := strings.Cut(h, " ")
@@ -186,7 +263,8 @@ func status(err error) int {
 		errors.Is(err, store.ErrIncomplete), errors.Is(err, store.ErrWrongRoom),
 		errors.Is(err, store.ErrNotFinal):
 		return http.StatusConflict
-	case errors.Is(err, store.ErrInvalid), errors.Is(err, segment.ErrBadID), errors.Is(err, errBadRequest):
+	case errors.Is(err, store.ErrInvalid), errors.Is(err, segment.ErrBadID), errors.Is(err, errBadRequest),
+		errors.Is(err, settings.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, auth.ErrRateLimited):
 		return http.StatusTooManyRequests
@@ -263,7 +341,8 @@ func remoteHost(r *http.Request) string {
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, wire.Health{ServerID: a.cfg.ServerID, RoomID: a.cfg.RoomID, BootID: a.cfg.BootID, Time: a.cfg.Now().UTC()})
+	writeJSON(w, http.StatusOK, wire.Health{ServerID: a.cfg.ServerID, RoomID: a.cfg.RoomID, BootID: a.cfg.BootID, Time: a.cfg.Now().UTC(),
+		FIPS: fips140.Enabled(), SettingsFingerprint: settings.Fingerprint(a.settings.Get())})
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
@@ -275,13 +354,26 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("%w: username and password are required", errBadRequest))
 		return
 	}
+	from := "from " + remoteHost(r)
 	rep, err := a.auth.Login(req.Username, req.Password, remoteHost(r))
 	if err != nil {
 		var rl *auth.RateLimitError
 		if errors.As(err, &rl) {
 			w.Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter.Seconds())+1))
 		}
+		// A refused password is audited; a rate-limited attempt checks
+		// none, and is only logged, so a flood cannot fill the trail.
+		if errors.Is(err, auth.ErrBadCredentials) {
+			if aerr := a.audit(audit.Record{Actor: actorName(req.Username), Action: audit.LoginFailed, Details: from}); aerr != nil {
+				a.log.Error("audit: failed login not audited", "user", req.Username, "err", aerr)
+			}
+		}
 		a.log.Warn("audit: login failed", "user", req.Username, "remote", remoteHost(r), "err", err)
+		a.failErr(w, r, err)
+		return
+	}
+	// The ticket is handed out only once the login is in the trail.
+	if err := a.audit(audit.Record{Actor: rep.User, Action: audit.Login, Details: from}); err != nil {
 		a.failErr(w, r, err)
 		return
 	}
@@ -291,6 +383,10 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) logout(w http.ResponseWriter, r *http.Request, who auth.Claims) {
 	t, _ := bearer(r)
+	if err := a.audit(audit.Record{Actor: who.User, Action: audit.Logout, Details: "from " + remoteHost(r)}); err != nil {
+		a.failErr(w, r, err)
+		return
+	}
 	if err := a.auth.Logout(t); err != nil {
 		a.failErr(w, r, err)
 		return
@@ -310,6 +406,13 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, who auth.Claims) {
 	}
 	st, created, err := a.store.Create(req)
 	if err != nil {
+		a.failErr(w, r, err)
+		return
+	}
+	// Once per recording, whether this call made it or retries a create
+	// whose audit entry failed.
+	if err := a.auditOnce(audit.Record{Actor: who.User, Action: audit.Start, Recording: st.ID,
+		Details: fmt.Sprintf("box %s, %s mode, started at %s", req.BoxID, st.Mode, st.StartedAt.UTC().Format(time.RFC3339Nano))}); err != nil {
 		a.failErr(w, r, err)
 		return
 	}
@@ -335,6 +438,12 @@ func (a *API) get(w http.ResponseWriter, r *http.Request, _ auth.Claims) {
 func (a *API) cancel(w http.ResponseWriter, r *http.Request, who auth.Claims) {
 	id := r.PathValue("id")
 	if err := a.store.Delete(id); err != nil {
+		a.failErr(w, r, err)
+		return
+	}
+	if err := a.audit(audit.Record{Actor: who.User, Action: audit.Cancel, Recording: id, Details: "the recording was deleted"}); err != nil {
+		// The deletion cannot be undone: say so loudly.
+		a.log.Error("audit: recording cancelled but not audited", "user", who.User, "id", id, "err", err)
 		a.failErr(w, r, err)
 		return
 	}
@@ -425,6 +534,12 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request, who auth.Claims) {
 		return
 	}
 	if err != nil {
+		a.failErr(w, r, err)
+		return
+	}
+	// The stop is acknowledged once the audit trail holds it and the
+	// recording's audit.json is written; a retried stop finishes the job.
+	if err := a.finish(st.ID, who.User, ""); err != nil {
 		a.failErr(w, r, err)
 		return
 	}

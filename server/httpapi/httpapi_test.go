@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"twincap/encoder/segment"
+	"twincap/server/audit"
 	"twincap/server/auth"
+	"twincap/server/settings"
 	"twincap/server/store"
 	"twincap/server/wire"
 )
@@ -23,13 +25,29 @@ import (
 var t0 = time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
 
 type fixture struct {
-	t      *testing.T
-	dir    string
-	srv    *httptest.Server
-	ticket string
+	t        *testing.T
+	dir      string
+	srv      *httptest.Server
+	api      *API
+	auth     *auth.Service
+	store    *store.Store
+	settings *settings.Store
+	trail    *audit.Log
+	ticket   string // alice, an operator
 }
 
+// Users of every fixture: alice is an operator, root an administrator.
+const (
+	operatorPassword = "correct horse"
+	adminPassword    = "admin password"
+)
+
 func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	return newFixtureWith(t, nil)
+}
+
+func newFixtureWith(t *testing.T, p Pair) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.New(store.Config{Dir: filepath.Join(dir, "data"), ServerID: "a", RoomID: "room1"}, nil)
@@ -41,21 +59,44 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := au.Users().AddUser("alice", "correct horse"); err != nil {
+	if err := au.Users().AddUser("alice", operatorPassword); err != nil {
 		t.Fatal(err)
 	}
-	api, err := New(Config{ServerID: "a", RoomID: "room1", BootID: "boot1"}, st, au, nil)
+	if err := au.Users().Add("root", adminPassword, true); err != nil {
+		t.Fatal(err)
+	}
+	initial := settings.Default()
+	initial.RoomID = "room1"
+	ss, err := settings.Open(filepath.Join(dir, "data", "settings.json"), initial)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, dir: dir, srv: httptest.NewServer(api)}
-	t.Cleanup(f.srv.Close)
-	rep := wire.LoginReply{}
-	if code := f.do("POST", wire.PathLogin, "", wire.LoginRequest{Username: "alice", Password: "correct horse"}, &rep); code != 200 {
-		t.Fatalf("login: %d", code)
+	trail, err := audit.Open(audit.Config{Path: filepath.Join(dir, "data", "audit.log")})
+	if err != nil {
+		t.Fatal(err)
 	}
-	f.ticket = rep.Ticket
+	t.Cleanup(func() { trail.Close() })
+	deps := Deps{Store: st, Auth: au, Settings: ss, Audit: trail}
+	if p != nil {
+		deps.Pair = p
+	}
+	api, err := New(Config{ServerID: "a", RoomID: "room1", BootID: "boot1"}, deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{t: t, dir: dir, srv: httptest.NewServer(api), api: api, auth: au, store: st, settings: ss, trail: trail}
+	t.Cleanup(f.srv.Close)
+	f.ticket = f.login("alice", operatorPassword)
 	return f
+}
+
+func (f *fixture) login(user, pass string) string {
+	f.t.Helper()
+	rep := wire.LoginReply{}
+	if code := f.do("POST", wire.PathLogin, "", wire.LoginRequest{Username: user, Password: pass}, &rep); code != 200 {
+		f.t.Fatalf("login %s: %d", user, code)
+	}
+	return rep.Ticket
 }
 
 func path(p string, kv ...string) string {
@@ -318,6 +359,8 @@ func TestJSONBodies(t *testing.T) {
 		{"stop negative", "POST", path(wire.PathStop, "id", "rec1"), `{"count":-1}`, 400},
 		{"login empty", "POST", wire.PathLogin, `{}`, 400},
 		{"login wrong", "POST", wire.PathLogin, `{"username":"alice","password":"nope"}`, 401},
+		{"audit not final", "GET", path(wire.PathAudit, "id", "rec1"), ``, 409},
+		{"audit unknown", "GET", path(wire.PathAudit, "id", "nope"), ``, 404},
 		{"media not final", "GET", path(wire.PathMedia, "id", "rec1"), ``, 409},
 		{"get unknown", "GET", path(wire.PathRecording, "id", "nope"), ``, 404},
 		{"cancel unknown", "DELETE", path(wire.PathRecording, "id", "nope"), ``, 404},

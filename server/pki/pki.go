@@ -180,6 +180,44 @@ func ReadPool(path string) (*x509.CertPool, error) {
 	return p, nil
 }
 
+// RoomPool is the room CA that a server checks its paired server's
+// certificate against: the certificates in caFile, or, when caFile is
+// empty, the CA certificates that follow the server's own certificate in
+// certFile (IssueServer and init-room put the room CA there).
+func RoomPool(certFile, caFile string) (*x509.CertPool, error) {
+	if caFile != "" {
+		return ReadPool(caFile)
+	}
+	b, err := os.ReadFile(certFile)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	p := x509.NewCertPool()
+	n := 0
+	for first := true; ; first = false {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if first || blk.Type != "CERTIFICATE" {
+			continue
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("pki: %s: %w", certFile, err)
+		}
+		if c.IsCA {
+			p.AddCert(c)
+			n++
+		}
+	}
+	if n == 0 {
+		return nil, fmt.Errorf("pki: %s holds no CA certificate after the server's own: name the room CA with ca_file", certFile)
+	}
+	return p, nil
+}
+
 // LoadKeyPair reads a server certificate and key.
 func LoadKeyPair(certFile, keyFile string) (tls.Certificate, error) {
 	c, err := tls.LoadX509KeyPair(certFile, keyFile)

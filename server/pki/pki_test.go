@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -90,5 +91,51 @@ func TestIssueAndHandshake(t *testing.T) {
 	}
 	if _, _, err := ca.IssueServer(nil); err == nil {
 		t.Fatal("no hosts accepted")
+	}
+}
+
+func TestRoomPool(t *testing.T) {
+	ca, err := NewCA("room1 CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, _, err := ca.IssueServer([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _, _ := strings.Cut(string(certPEM), "-----END CERTIFICATE-----\n")
+	leaf += "-----END CERTIFICATE-----\n"
+	dir := t.TempDir()
+	files := map[string][]byte{"chain.pem": certPEM, "leaf.pem": []byte(leaf), "ca.pem": ca.CertPEM()}
+	for name, data := range files {
+		if err := WritePEM(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other, _ := NewCA("other")
+	for _, tc := range []struct {
+		name, cert, ca string
+		ok             bool
+	}{
+		{"chain in the certificate file", "chain.pem", "", true},
+		{"ca_file", "leaf.pem", "ca.pem", true},
+		{"leaf alone", "leaf.pem", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			caFile := ""
+			if tc.ca != "" {
+				caFile = filepath.Join(dir, tc.ca)
+			}
+			pool, err := RoomPool(filepath.Join(dir, tc.cert), caFile)
+			if (err == nil) != tc.ok {
+				t.Fatalf("RoomPool: %v", err)
+			}
+			if err != nil {
+				return
+			}
+			if !pool.Equal(ca.Pool()) || pool.Equal(other.Pool()) {
+				t.Fatal("the pool is not the room CA")
+			}
+		})
 	}
 }

@@ -17,10 +17,13 @@ import (
 	"twincap/server/pki"
 )
 
-// Test credentials of every room made here.
+// Test credentials of every room made here: an operator and an
+// administrator, on every server.
 const (
-	User     = "operator"
-	Password = "operator-password"
+	User          = "operator"
+	Password      = "operator-password"
+	Admin         = "admin"
+	AdminPassword = "admin-password"
 )
 
 // Room is a test room of servers sharing a CA and room key.
@@ -100,6 +103,9 @@ func NewRoom(t testing.TB, n int, opt Options) *Room {
 		if err := users.AddUser(User, Password); err != nil {
 			t.Fatal(err)
 		}
+		if err := users.Add(Admin, AdminPassword, true); err != nil {
+			t.Fatal(err)
+		}
 		s := &Server{Config: cfg, t: t, log: opt.Logger}
 		s.start()
 		r.Servers = append(r.Servers, s)
@@ -127,6 +133,7 @@ func (s *Server) start() {
 		s.t.Fatal(err)
 	}
 	if err := srv.Listen(); err != nil {
+		srv.Close()
 		s.t.Fatal(err)
 	}
 	s.Config.Listen = srv.Addr() // a restart comes back on the same port
@@ -177,6 +184,7 @@ func (s *Server) tryStart() error {
 		return err
 	}
 	if err := srv.Listen(); err != nil {
+		srv.Close()
 		if strings.Contains(err.Error(), "address already in use") {
 			return err
 		}

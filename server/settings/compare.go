@@ -36,6 +36,18 @@ func (c Class) String() string {
 // MarshalText writes String, for logs and the admin API.
 func (c Class) MarshalText() ([]byte, error) { return []byte(c.String()), nil }
 
+// UnmarshalText reads what MarshalText writes, so that clients of the admin
+// API can decode a Comparison.
+func (c *Class) UnmarshalText(b []byte) error {
+	for _, v := range []Class{NonBlocking, Blocking, Ignored} {
+		if v.String() == string(b) {
+			*c = v
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown class %q (want blocking, non-blocking or ignored)", b)
+}
+
 // Field describes one setting as Compare sees it.
 type Field struct {
 	Path  string `json:"path"`  // JSON path, such as "evidence.retry_attempts"

@@ -170,3 +170,26 @@ func TestDetails(t *testing.T) {
 		t.Fatalf("json %s, %v", js, err)
 	}
 }
+
+func TestComparisonRoundTrips(t *testing.T) {
+	a, b := full(), full()
+	for _, c := range classes {
+		c.change(&b)
+	}
+	want := Compare(a, b)
+	data, err := json.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Comparison
+	if err := json.Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Differences, want.Differences) {
+		t.Fatalf("round trip:\n%+v\nwant\n%+v", got, want)
+	}
+	var c Class
+	if err := c.UnmarshalText([]byte("sometimes")); err == nil {
+		t.Fatal("an unknown class decoded")
+	}
+}

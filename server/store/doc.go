@@ -6,6 +6,7 @@
 //	recordings/<id>/segments/<segment.Name(seq)>
 //	recordings/<id>/media.mp4        the segments concatenated in order (after Stop)
 //	recordings/<id>/metadata.json    wire.Metadata (after Stop)
+//	recordings/<id>/audit.json       the recording's audit trail (WriteAudit, after Stop)
 //
 // Every write is durable (write a temporary file, fsync, rename, fsync the
 // folder) before the call returns, so a returned ack survives a power cut.

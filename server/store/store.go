@@ -808,6 +808,55 @@ func (s *Store) Metadata(id string) (wire.Metadata, error) {
 	return m, nil
 }
 
+// AuditFile is a finalized recording's audit trail (an audit.Export as
+// JSON), which the server writes beside media.mp4 and metadata.json.
+const AuditFile = "audit.json"
+
+// WriteAudit writes the audit trail of finalized recording id durably.
+func (s *Store) WriteAudit(id string, data []byte) error {
+	rec, err := s.lookup(id)
+	if err != nil {
+		return err
+	}
+	defer rec.mu.Unlock()
+	if rec.st.State != wire.StateFinalized {
+		return fmt.Errorf("%w: %s", ErrNotFinal, id)
+	}
+	if err := durable.WriteFile(filepath.Join(rec.dir, AuditFile), data, filePerm); err != nil {
+		return fmt.Errorf("store: audit %s: %w", id, err)
+	}
+	return nil
+}
+
+// OpenAudit opens the audit trail of finalized recording id; a recording
+// whose trail is not written yet is fs.ErrNotExist.
+func (s *Store) OpenAudit(id string) (*os.File, error) {
+	return s.openFinal(id, AuditFile)
+}
+
+// Files names the files of a finalized recording, for the evidence
+// uploader.
+type Files struct {
+	Media, Metadata, Audit string
+}
+
+// Files is where finalized recording id's files are.
+func (s *Store) Files(id string) (Files, error) {
+	rec, err := s.lookup(id)
+	if err != nil {
+		return Files{}, err
+	}
+	defer rec.mu.Unlock()
+	if rec.st.State != wire.StateFinalized {
+		return Files{}, fmt.Errorf("%w: %s", ErrNotFinal, id)
+	}
+	return Files{
+		Media:    filepath.Join(rec.dir, mediaFile),
+		Metadata: filepath.Join(rec.dir, metadataFile),
+		Audit:    filepath.Join(rec.dir, AuditFile),
+	}, nil
+}
+
 func (s *Store) openFinal(id, name string) (*os.File, error) {
 	rec, err := s.lookup(id)
 	if err != nil {

@@ -577,3 +577,49 @@ func TestOutagesKeptOnceAndInMetadata(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditFile(t *testing.T) {
+	dir := t.TempDir()
+	s := newStore(t, dir)
+	create(t, s, "rec1")
+	put(t, s, "rec1", 0)
+	if err := s.WriteAudit("rec1", []byte("{}")); !errors.Is(err, ErrNotFinal) {
+		t.Fatalf("WriteAudit before Stop: %v", err)
+	}
+	if _, err := s.Files("rec1"); !errors.Is(err, ErrNotFinal) {
+		t.Fatalf("Files before Stop: %v", err)
+	}
+	if _, err := s.Stop("rec1", 1, t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.OpenAudit("rec1"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenAudit before WriteAudit: %v", err)
+	}
+	if err := s.WriteAudit("rec1", []byte(`{"x":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WriteAudit("nope", []byte("{}")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("WriteAudit of an unknown recording: %v", err)
+	}
+	// It survives a restart and is where Files says.
+	s = newStore(t, dir)
+	f, err := s.OpenAudit("rec1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(f)
+	f.Close()
+	fl, err := s.Files("rec1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	onDisk, _ := os.ReadFile(fl.Audit)
+	if string(b) != `{"x":1}` || string(onDisk) != string(b) {
+		t.Fatalf("audit %q, on disk at %s %q", b, fl.Audit, onDisk)
+	}
+	for _, p := range []string{fl.Media, fl.Metadata} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("Files: %v", err)
+		}
+	}
+}

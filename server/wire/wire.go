@@ -22,7 +22,30 @@ const (
 	PathStop       = "/api/v1/recordings/{id}/stop"           // POST StopRequest -> RecordingState (409 + missing when incomplete)
 	PathMedia      = "/api/v1/recordings/{id}/media.mp4"      // GET the finalized MP4
 	PathMetadata   = "/api/v1/recordings/{id}/metadata.json"  // GET Metadata
+	// PathAudit is a finalized recording's audit trail: an audit.Export
+	// (server/audit) as JSON, written beside media.mp4 and metadata.json.
+	PathAudit = "/api/v1/recordings/{id}/audit.json" // GET
+
+	// PathSettings is the server's settings (server/settings): GET with any
+	// ticket; PATCH a JSON merge patch or PUT a whole document, as an
+	// administrator. A refused change is a 400 SettingsError.
+	PathSettings = "/api/v1/settings"
+	// PathPeerSettings is the settings for the paired server, which
+	// authenticates with a peer token (PeerScheme), not a ticket.
+	PathPeerSettings = "/api/v1/peer/settings" // GET
+	// PathPair is the last comparison of this server's settings with the
+	// paired server's (any ticket); ?refresh=1 compares them now.
+	PathPair = "/api/v1/pair" // GET
+	// PathAuditTrail lists audit entries (administrators);
+	// ?recording=ID, ?actor=NAME and ?action=ACTION select them.
+	PathAuditTrail = "/api/v1/audit" // GET -> []audit.Entry
+	// PathAuditVerify checks the whole audit trail (administrators).
+	PathAuditVerify = "/api/v1/audit/verify" // GET -> AuditCheck
 )
+
+// PeerScheme is the Authorization scheme of the token one server of a room
+// shows the other ("TwincapPeer <token>"; see server/auth).
+const PeerScheme = "TwincapPeer"
 
 // Headers.
 const (
@@ -66,6 +89,13 @@ type Health struct {
 	RoomID   string    `json:"room_id"`
 	BootID   string    `json:"boot_id"` // changes on every server start: a reboot is visible
 	Time     time.Time `json:"time"`
+	// FIPS says whether the server process runs in Go's FIPS 140-3 mode
+	// (crypto/fips140.Enabled), whatever its settings ask for.
+	FIPS bool `json:"fips"`
+	// SettingsFingerprint digests the settings that should match between
+	// the two servers of the room (settings.Fingerprint): equal
+	// fingerprints mean no blocking or non-blocking difference.
+	SettingsFingerprint string `json:"settings_fingerprint"`
 }
 
 // LoginRequest is the body of POST /api/v1/login.
@@ -180,4 +210,29 @@ type Metadata struct {
 // Error is the body of every non-2xx reply.
 type Error struct {
 	Error string `json:"error"`
+}
+
+// FieldProblem is one thing wrong with one settings field, by its JSON
+// path ("evidence.retry_attempts"); Field is empty when the whole
+// document is wrong.
+type FieldProblem struct {
+	Field   string `json:"field"`
+	Problem string `json:"problem"`
+}
+
+// SettingsError is the body of a 400 reply to a settings change: it names
+// every offending field. The settings are unchanged.
+type SettingsError struct {
+	Error  string         `json:"error"`
+	Fields []FieldProblem `json:"fields"`
+}
+
+// AuditCheck is the reply of PathAuditVerify.
+type AuditCheck struct {
+	OK bool `json:"ok"`
+	// Entries is the number of entries that verify; Head the hash of the
+	// last one.
+	Entries uint64 `json:"entries"`
+	Head    string `json:"head"`
+	Error   string `json:"error,omitempty"`
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/fips140"
 	"errors"
 	"flag"
 	"fmt"
@@ -24,8 +25,11 @@ const usage = `twincap-server is an interview-room recording server.
 
 Usage:
   twincap-server serve     -config FILE
-  twincap-server useradd   -config FILE -user NAME [-password-file FILE]
+  twincap-server useradd   -config FILE -user NAME [-admin] [-password-file FILE]
   twincap-server passwd    -config FILE -user NAME [-password-file FILE]
+  twincap-server usermod   -config FILE -user NAME -admin=true|false
+  twincap-server settings  -config FILE -user NAME [-password-file FILE] [-addr HOST:PORT] show | set FILE|- | patch JSON
+  twincap-server audit     -config FILE verify | set-aside
   twincap-server init-room -out DIR -hosts HOST[,HOST...]
   twincap-server help
 
@@ -43,6 +47,7 @@ environment as TWINCAP_SERVER_<KEY>, e.g. TWINCAP_SERVER_LISTEN):
   room_key_file       = "room.key"
   tls_cert_file       = "server.pem"
   tls_key_file        = "server.key"
+  ca_file             = ""                # default: the CA after the certificate in tls_cert_file
   users_file          = ""                # default <data_dir>/users.json
   ticket_ttl          = "12h"
   password_iterations = 600000            # PBKDF2-HMAC-SHA256, at least 600000
@@ -66,6 +71,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = setUser(args[1:], stdin, stdout, stderr, true)
 	case "passwd":
 		err = setUser(args[1:], stdin, stdout, stderr, false)
+	case "usermod":
+		err = usermod(args[1:], stdout, stderr)
+	case "settings":
+		err = settingsCmd(ctx, args[1:], stdin, stdout, stderr)
+	case "audit":
+		err = auditCmd(args[1:], stdout, stderr)
 	case "init-room":
 		err = initRoom(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -133,6 +144,18 @@ func serve(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// Settings that require FIPS 140-3 mode: re-execute in it (Go enters
+	// the mode only at start).
+	if err := server.EnterFIPS(server.SettingsPath(cfg), fips140.Enabled(), os.Environ(), func(env []string) error {
+		exe, err := os.Executable()
+		if err != nil {
+			return err
+		}
+		log.Info("server: the settings require FIPS 140-3 mode; re-executing with GODEBUG=fips140=on", "exe", exe)
+		return syscall.Exec(exe, os.Args, env)
+	}); err != nil {
+		return err
+	}
 	s, err := server.New(cfg, log)
 	if err != nil {
 		return err
@@ -151,6 +174,10 @@ func setUser(args []string, stdin io.Reader, stdout, stderr io.Writer, add bool)
 	path := fs.String("config", "", "config file (TOML); required")
 	user := fs.String("user", "", "user name; required")
 	pwFile := fs.String("password-file", "", "file whose first line is the password (default: standard input)")
+	admin := new(bool)
+	if add {
+		admin = fs.Bool("admin", false, "an administrator: may change the settings and read the audit trail (default: an operator)")
+	}
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -162,26 +189,16 @@ func setUser(args []string, stdin io.Reader, stdout, stderr io.Writer, add bool)
 	if err != nil {
 		return err
 	}
-	in := stdin
-	if *pwFile != "" {
-		f, err := os.Open(*pwFile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
+	pass, err := readPassword(stdin, *pwFile)
+	if err != nil {
+		return err
 	}
-	pass, err := bufio.NewReader(in).ReadString('\n')
-	if err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("reading password: %w", err)
-	}
-	pass = strings.TrimRight(pass, "\r\n")
 	users, err := auth.OpenUsers(cfg.UsersFile, cfg.PasswordIterations, nil)
 	if err != nil {
 		return err
 	}
 	if add {
-		err = users.AddUser(*user, pass)
+		err = users.Add(*user, pass, *admin)
 	} else {
 		err = users.SetPassword(*user, pass)
 	}
@@ -189,6 +206,59 @@ func setUser(args []string, stdin io.Reader, stdout, stderr io.Writer, add bool)
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: %s updated in %s\n", name, *user, cfg.UsersFile)
+	return nil
+}
+
+// readPassword reads the first line of the file at path, or of stdin when
+// path is empty.
+func readPassword(stdin io.Reader, path string) (string, error) {
+	in := stdin
+	if path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			return "", err
+		}
+		defer f.Close()
+		in = f
+	}
+	pass, err := bufio.NewReader(in).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("reading password: %w", err)
+	}
+	return strings.TrimRight(pass, "\r\n"), nil
+}
+
+func usermod(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("usermod -config FILE -user NAME -admin=true|false",
+		"Makes an existing user an administrator (-admin=true) or an operator again\n(-admin=false). A running server sees the change at the next request.\n", stderr)
+	path := fs.String("config", "", "config file (TOML); required")
+	user := fs.String("user", "", "user name; required")
+	admin := fs.Bool("admin", false, "administrator (true) or operator (false); required")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "admin" })
+	if *path == "" || *user == "" || !given {
+		fs.Usage()
+		return errUsage
+	}
+	cfg, err := config.Load(*path, os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	users, err := auth.OpenUsers(cfg.UsersFile, cfg.PasswordIterations, nil)
+	if err != nil {
+		return err
+	}
+	if err := users.SetAdmin(*user, *admin); err != nil {
+		return err
+	}
+	role := "an operator"
+	if *admin {
+		role = "an administrator"
+	}
+	fmt.Fprintf(stdout, "usermod: %s is %s in %s\n", *user, role, cfg.UsersFile)
 	return nil
 }
 
