@@ -17,6 +17,7 @@ import (
 
 	"twincap/drivers/audio"
 	"twincap/drivers/camera"
+	"twincap/drivers/camera/reconnect"
 	"twincap/drivers/leds"
 	"twincap/encoder"
 	"twincap/encoder/segment"
@@ -194,6 +195,7 @@ type reply struct {
 // interview is the running interview, owned by the loop.
 type interview struct {
 	cam      camera.Camera // for its state while recording (a V4L2 camera may be lost)
+	starts   []segStart    // wall-clock start of each media segment, written by runPipeline
 	create   wire.CreateRequest
 	src      appender
 	journal  *journal.Journal
@@ -201,6 +203,11 @@ type interview struct {
 	done     chan pipeResult
 	lostAt   time.Time // when the last available server was lost
 	stopWait []chan reply
+}
+
+type segStart struct {
+	seq uint64
+	at  time.Time
 }
 
 type appender interface {
@@ -526,6 +533,11 @@ func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camer
 			continue
 		}
 		b.deps.Progress.Journal.Bump()
+		if s.Seq != segment.InitSeq {
+			if epoch := pipe.Epoch(); !epoch.IsZero() {
+				iv.starts = append(iv.starts, segStart{s.Seq, epoch.Add(s.Start)})
+			}
+		}
 		if s.Seq == segment.InitSeq && iv.journal != nil {
 			// What a restart needs to continue this recording.
 			m := iv.journal.Meta()
@@ -561,8 +573,16 @@ func (b *Box) pipelineDone(ctx context.Context, st *loopState, res pipeResult) {
 		}
 		st.delivering[id] = &delivery{journal: iv.journal, dir: filepath.Join(b.cfg.JournalDir, id)}
 	}
+	lost := cameraOutages(iv, b.deps.Now())
+	if len(lost) > 0 && iv.journal != nil {
+		m := iv.journal.Meta()
+		m.Outages = append(m.Outages, lost...)
+		if err := iv.journal.SetMeta(m); err != nil {
+			b.log.Error("box: journal meta", "err", err)
+		}
+	}
 	for _, u := range b.uplinks {
-		if err := u.Stop(ctx, id, count); err != nil {
+		if err := u.StopWith(ctx, id, count, lost); err != nil {
 			b.log.Error("box: stop uplink", "server", u.Name(), "err", err)
 		}
 	}
@@ -571,6 +591,41 @@ func (b *Box) pipelineDone(ctx context.Context, st *loopState, res pipeResult) {
 	}
 	b.log.Info("box: interview stopped", "recording", id, "segments", count)
 	st.cur, st.phase = nil, Idle
+}
+
+// cameraOutages are the times the camera was lost during iv (the
+// recording shows a "camera lost" picture then; sound goes on), as
+// outages for the recording's metadata: Seq is the first segment that
+// begins after the camera went away.
+func cameraOutages(iv *interview, now time.Time) []wire.Outage {
+	r, ok := iv.cam.(interface{ Outages() []reconnect.Outage })
+	if !ok {
+		return nil
+	}
+	var out []wire.Outage
+	for _, o := range r.Outages() {
+		end := o.End
+		if end.IsZero() {
+			end = now // still away when the interview stopped
+		}
+		seq := uint64(1)
+		for _, st := range iv.starts {
+			seq = st.seq
+			if !st.at.Before(o.Start) {
+				break
+			}
+			seq++
+		}
+		reason := "camera lost"
+		if o.Err != nil {
+			reason = "camera lost: " + o.Err.Error()
+		}
+		if len(reason) > 256 {
+			reason = reason[:256]
+		}
+		out = append(out, wire.Outage{Seq: seq, From: o.Start.UTC(), To: end.UTC(), Reason: reason})
+	}
+	return out
 }
 
 // discard deletes an interview's buffered data on the box and (now or

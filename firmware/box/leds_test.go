@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
+	"twincap/drivers/camera"
+	"twincap/drivers/camera/reconnect"
 	"twincap/drivers/leds"
 	"twincap/encoder"
 	"twincap/server/wire"
@@ -59,5 +62,34 @@ func TestFaultOfNamesThePart(t *testing.T) {
 		if got := faultOf(c.err); got != c.want {
 			t.Errorf("faultOf(%v) = %q, want %q", c.err, got, c.want)
 		}
+	}
+}
+
+// fakeLost is a camera that was lost during the interview.
+type fakeLost struct {
+	camera.Camera
+	outages []reconnect.Outage
+}
+
+func (f fakeLost) Outages() []reconnect.Outage { return f.outages }
+
+func TestCameraOutagesNameTheSegmentAfter(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	iv := &interview{}
+	for seq := uint64(1); seq <= 5; seq++ {
+		iv.starts = append(iv.starts, segStart{seq, t0.Add(time.Duration(seq-1) * time.Second)})
+	}
+	iv.cam = fakeLost{outages: []reconnect.Outage{
+		{Start: t0.Add(1500 * time.Millisecond), End: t0.Add(2500 * time.Millisecond), Err: errors.New("no such device")},
+		{Start: t0.Add(4200 * time.Millisecond)}, // still away at stop
+	}}
+	now := t0.Add(5 * time.Second)
+	got := cameraOutages(iv, now)
+	if len(got) != 2 || got[0].Seq != 3 || got[1].Seq != 6 || !got[1].To.Equal(now) ||
+		got[0].Reason != "camera lost: no such device" {
+		t.Fatalf("outages %+v", got)
+	}
+	if cameraOutages(&interview{}, now) != nil {
+		t.Error("a camera that cannot be lost has outages")
 	}
 }

@@ -115,12 +115,13 @@ type job struct {
 }
 
 type request struct {
-	begin  *Job
-	stop   string
-	count  uint64
-	cancel string
-	ticket *string
-	reply  chan error
+	begin   *Job
+	stop    string
+	count   uint64
+	outages []wire.Outage
+	cancel  string
+	ticket  *string
+	reply   chan error
 }
 
 // Server is the uplink to one room server. Run owns all of its state;
@@ -180,6 +181,13 @@ func (u *Server) Begin(ctx context.Context, j Job) error {
 // holds them all it finalizes the recording there.
 func (u *Server) Stop(ctx context.Context, id string, count uint64) error {
 	return u.send(ctx, request{stop: id, count: count})
+}
+
+// StopWith is Stop for an interview that learned of outages while it ran
+// (the camera was lost): the recording is created again with them first,
+// so the server keeps them in its metadata.
+func (u *Server) StopWith(ctx context.Context, id string, count uint64, outages []wire.Outage) error {
+	return u.send(ctx, request{stop: id, count: count, outages: outages})
 }
 
 // Cancel drops the recording and deletes it on the server (now, or when
@@ -380,6 +388,10 @@ func (r *runner) handle(ctx context.Context, req request) {
 		if j := r.find(req.stop); j != nil {
 			n := req.count
 			j.count = &n
+			if len(req.outages) > 0 {
+				j.Create.Outages = append(slices.Clone(j.Create.Outages), req.outages...)
+				j.created = false // the create that carries them comes before the stop
+			}
 		}
 	case req.cancel != "":
 		if j := r.find(req.cancel); j != nil {

@@ -44,8 +44,9 @@ type fakeServer struct {
 }
 
 type fakeRec struct {
-	segs map[uint64][]byte
-	gaps []wire.Gap
+	segs    map[uint64][]byte
+	gaps    []wire.Gap
+	outages []wire.Outage // as the last create sent them
 }
 
 func (r *fakeRec) next() uint64 {
@@ -140,6 +141,7 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 			rec = &fakeRec{segs: map[uint64][]byte{}}
 			f.recs[req.ID] = rec
 		}
+		rec.outages = req.Outages
 		st := wire.StateRecording
 		if f.finalized[req.ID] {
 			st = wire.StateFinalized
@@ -372,5 +374,31 @@ func TestBeginOnOfflineServer(t *testing.T) {
 	err := u.Begin(ctx, Job{Create: wire.CreateRequest{ID: "rec-6", Mode: wire.Buffered}, Src: buffer.NewWindow(10)})
 	if !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Begin = %v, want ErrUnavailable", err)
+	}
+}
+
+// Outages learned while recording (a lost camera) reach the server in a
+// create sent before the stop, so its metadata has them.
+func TestStopWithOutagesCreatesAgainFirst(t *testing.T) {
+	f := newFakeServer(t, "tk")
+	u, ctx := testUplink(t, f)
+	_ = u.SetTicket(ctx, "tk")
+	waitUntil(t, "online", func() bool { return u.Status().State == Online })
+	src := buffer.NewWindow(100)
+	_ = u.Begin(ctx, Job{Create: wire.CreateRequest{ID: "rec-5", Mode: wire.Buffered}, Src: src})
+	for i := uint64(0); i < 3; i++ {
+		_ = src.Append(seg(i))
+	}
+	waitUntil(t, "3 held", func() bool { n, _, _ := f.holds("rec-5"); return n == 3 })
+	lost := wire.Outage{Seq: 2, From: time.Now().Add(-time.Second), To: time.Now(), Reason: "camera lost"}
+	if err := u.StopWith(ctx, "rec-5", 3, []wire.Outage{lost}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "finalized", func() bool { _, _, fin := f.holds("rec-5"); return fin })
+	f.mu.Lock()
+	got := f.recs["rec-5"].outages
+	f.mu.Unlock()
+	if len(got) != 1 || got[0].Seq != 2 || got[0].Reason != "camera lost" {
+		t.Fatalf("server got outages %+v before the stop", got)
 	}
 }
