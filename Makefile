@@ -29,13 +29,20 @@ unit: ## go test -race over every package (includes the end-to-end room test)
 fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	./scripts/fuzz $(FUZZTIME)
 
-test: lint fuzz unit ## everything CI runs (the last line counts the tests)
+test: lint fuzz unit vm-test ## everything CI runs: lint, fuzz, unit and e2e tests, then the VM scenarios (root)
 
 bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, ...)
 	./scripts/bench
 
 demo: build ## run a whole room here: two servers and a box on a test pattern
 	./scripts/demo
+
+.PHONY: image vm-test
+image: ## build the appliance disk image (Debian 12 via mmdebstrap) into out/image/ (root)
+	./image/build
+
+vm-test: image ## boot the image under QEMU and run the VM scenarios (root; TCG, ~15 min)
+	./scripts/vm-test
 
 clean: ## remove build output
 	rm -rf $(BIN) out

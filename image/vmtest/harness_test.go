@@ -1,0 +1,408 @@
+//go:build linux
+
+package vmtest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"twincap/firmware/box"
+)
+
+// The video the image's box.toml asks for (image/rootfs/etc/twincap/box.toml).
+const (
+	wantWidth  = 640
+	wantHeight = 480
+	wantFPS    = 15
+)
+
+var (
+	buildOnce sync.Once
+	serverBin string
+	buildErr  error
+	nsSeq     atomic.Int32
+)
+
+// repoRoot is the repository's top folder (tests run in image/vmtest).
+func repoRoot(t *testing.T) string {
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func requireTool(t *testing.T, name, pkg string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		t.Fatalf("%s not found on PATH: apt-get install %s (./scripts/setup installs it)", name, pkg)
+	}
+}
+
+// buildServer builds the room server once per test binary.
+func buildServer(t *testing.T, root string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir := filepath.Join(root, "out", "vmtest", "bin")
+		if buildErr = os.MkdirAll(dir, 0o755); buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", dir+"/", "./server/cmd/twincap-server")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build twincap-server: %v\n%s", err, out)
+			return
+		}
+		serverBin = filepath.Join(dir, "twincap-server")
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return serverBin
+}
+
+// scenario is one VM test: a namespace, two servers in it, the VM, and
+// the box's control API.
+type scenario struct {
+	t       *testing.T
+	ctx     context.Context
+	root    string
+	dir     string
+	ns      *Netns
+	room    *Room
+	vm      *VM
+	box     *BoxClient
+	begun   time.Time
+	results string
+}
+
+func newScenario(t *testing.T) *scenario {
+	t.Helper()
+	if os.Getenv("TWINCAP_VMTEST") != "1" {
+		t.Skip("the VM scenarios boot the appliance image under QEMU: run them with make vm-test (TWINCAP_VMTEST=1)")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("vmtest: needs root (it creates a network namespace)")
+	}
+	requireTool(t, "qemu-system-x86_64", "qemu-system-x86")
+	requireTool(t, "qemu-img", "qemu-utils")
+	requireTool(t, "ffprobe", "ffmpeg")
+	requireTool(t, "ip", "iproute2")
+	root := repoRoot(t)
+	image := os.Getenv("TWINCAP_VM_IMAGE")
+	if image == "" {
+		image = filepath.Join(root, "out", "image")
+	}
+	if _, err := os.Stat(filepath.Join(image, "rootfs.img")); err != nil {
+		t.Fatalf("no appliance image in %s: run make image (%v)", image, err)
+	}
+	bin := buildServer(t, root)
+
+	sc := &scenario{t: t, root: root, begun: time.Now(), results: filepath.Join(root, "out", "vmtest", "results.txt")}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
+	t.Cleanup(cancel)
+	sc.ctx = ctx
+	sc.dir = filepath.Join(root, "out", "vmtest", t.Name())
+	if err := os.RemoveAll(sc.dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(sc.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// Cleanups run last-registered first: the VM and the servers end
+	// before their namespace goes.
+	ns, err := NewNetns(fmt.Sprintf("twincap-vm-%d-%d", os.Getpid(), nsSeq.Add(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc.ns = ns
+	t.Cleanup(func() {
+		if err := ns.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Cleanup(func() {
+		took := time.Since(sc.begun).Seconds()
+		verdict := "pass"
+		if t.Failed() {
+			verdict = "FAIL"
+		}
+		sc.result(fmt.Sprintf("took=%.0fs %s", took, verdict))
+	})
+	if sc.room, err = NewRoom(sc.dir, bin, ns); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sc.room.StopAll)
+	if err := sc.room.StartAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sc.vm, err = NewVM(VMConfig{Image: image, Dir: sc.dir, NS: ns, Files: map[string]string{"ca.pem": sc.room.CAFile()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		sc.vm.Quit()
+		if !t.Failed() {
+			os.Remove(sc.vm.Overlay)
+		}
+	})
+	sc.box = NewBoxClient(ns, ControlAddr)
+	return sc
+}
+
+// result logs figures and adds them to out/vmtest/results.txt.
+func (sc *scenario) result(figures string) {
+	sc.t.Log(figures)
+	if err := AppendResult(sc.results, sc.t.Name(), figures); err != nil {
+		sc.t.Error(err)
+	}
+}
+
+// diag is what a failure message shows: the box's status, the tail of the
+// console and the servers' logs.
+func (sc *scenario) diag() string {
+	msg := ""
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if st, err := sc.box.Status(ctx); err == nil {
+		b, _ := json.MarshalIndent(st, "", "  ")
+		msg += "\nbox status: " + string(b)
+	}
+	if n := sc.vm.Boots(); n > 0 {
+		msg += fmt.Sprintf("\n--- console of boot %d (%s), tail ---\n%s", n, sc.vm.ConsoleLog(n), tail(sc.vm.ConsoleLog(n), 4000))
+	}
+	return msg + sc.room.Logs()
+}
+
+func (sc *scenario) fatal(format string, a ...any) {
+	sc.t.Helper()
+	sc.t.Fatal(fmt.Sprintf(format, a...) + sc.diag())
+}
+
+// waitFor polls ok until it holds or d passes.
+func (sc *scenario) waitFor(what string, d time.Duration, ok func() bool) time.Duration {
+	sc.t.Helper()
+	start := time.Now()
+	deadline := start.Add(d)
+	for !ok() {
+		if time.Now().After(deadline) || sc.ctx.Err() != nil {
+			sc.fatal("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func (sc *scenario) sleep(d time.Duration) {
+	select {
+	case <-time.After(d):
+	case <-sc.ctx.Done():
+		sc.fatal("scenario timed out")
+	}
+}
+
+// status is the box's status, or the zero Status if it does not answer.
+func (sc *scenario) status() (box.Status, bool) {
+	ctx, cancel := context.WithTimeout(sc.ctx, 3*time.Second)
+	defer cancel()
+	st, err := sc.box.Status(ctx)
+	return st, err == nil
+}
+
+// boot starts the VM and waits for the control API (the daemon is up: what
+// READY=1 will mean) and, if green, for two green icons. Both times are
+// from QEMU's start.
+func (sc *scenario) boot(green bool) (api, ready time.Duration) {
+	sc.t.Helper()
+	if err := sc.vm.Boot(sc.ctx); err != nil {
+		sc.fatal("boot: %v", err)
+	}
+	sc.waitFor("the box's control API", 4*time.Minute, func() bool {
+		if !sc.vm.Running() {
+			sc.fatal("QEMU exited during boot: %s", tail(filepath.Join(sc.dir, fmt.Sprintf("qemu-%d.log", sc.vm.Boots())), 2000))
+		}
+		_, ok := sc.status()
+		return ok
+	})
+	api = time.Since(sc.vm.BootedAt)
+	if !green {
+		return api, 0
+	}
+	sc.waitFor("two green icons", 2*time.Minute, func() bool {
+		st, _ := sc.status()
+		return st.FailoverReady
+	})
+	return api, time.Since(sc.vm.BootedAt)
+}
+
+func (sc *scenario) login() {
+	sc.t.Helper()
+	ctx, cancel := context.WithTimeout(sc.ctx, 30*time.Second)
+	defer cancel()
+	if err := sc.box.Login(ctx, User, Password); err != nil {
+		sc.fatal("login: %v", err)
+	}
+}
+
+// start starts an interview; the time is when the box answered.
+func (sc *scenario) start() (string, time.Time) {
+	sc.t.Helper()
+	ctx, cancel := context.WithTimeout(sc.ctx, 30*time.Second)
+	defer cancel()
+	id, err := sc.box.Start(ctx)
+	if err != nil {
+		sc.fatal("start: %v", err)
+	}
+	return id, time.Now()
+}
+
+func (sc *scenario) stop(want string) time.Time {
+	sc.t.Helper()
+	asked := time.Now()
+	ctx, cancel := context.WithTimeout(sc.ctx, 30*time.Second)
+	defer cancel()
+	id, err := sc.box.Stop(ctx)
+	if err != nil {
+		sc.fatal("stop: %v", err)
+	}
+	if id != want {
+		sc.fatal("stopped %q, started %q", id, want)
+	}
+	return asked
+}
+
+// waitDelivered waits until both servers hold recording id finalized and
+// the box owes it to nobody.
+func (sc *scenario) waitDelivered(id string, d time.Duration) time.Duration {
+	sc.t.Helper()
+	return sc.waitFor("recording "+id+" finalized on both servers and nothing owed", d, func() bool {
+		for _, s := range sc.room.Servers {
+			if _, err := s.Finalized(id); err != nil {
+				if !errors.Is(err, ErrNotFinal) {
+					sc.fatal("%v", err)
+				}
+				return false
+			}
+		}
+		st, ok := sc.status()
+		return ok && len(st.Owed) == 0
+	})
+}
+
+func fileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// checkRecording checks that both servers hold recording id byte for
+// byte, that it plays (H.264 at the configured size and rate, with an
+// audio stream, decoded without an error, no gap) and returns what
+// ffprobe said and the preferred server's copy.
+func (sc *scenario) checkRecording(id string) (Probe, Recording) {
+	sc.t.Helper()
+	var sums []string
+	var recs []Recording
+	for _, s := range sc.room.Servers {
+		rec, err := s.Finalized(id)
+		if err != nil {
+			sc.fatal("%v", err)
+		}
+		sum, err := fileSum(rec.Media)
+		if err != nil {
+			sc.fatal("%s: %v", s.Name, err)
+		}
+		if sum != rec.Meta.MediaSHA256 {
+			sc.fatal("%s: media.mp4 sha256 %s, metadata says %s", s.Name, sum, rec.Meta.MediaSHA256)
+		}
+		sums, recs = append(sums, sum), append(recs, rec)
+	}
+	if sums[0] != sums[1] {
+		sc.fatal("the servers' recordings differ: preferred %d bytes %s, redundant %d bytes %s",
+			recs[0].Meta.MediaBytes, sums[0], recs[1].Meta.MediaBytes, sums[1])
+	}
+	if len(recs[0].Meta.Gaps) > 0 || len(recs[1].Meta.Gaps) > 0 {
+		sc.fatal("gaps recorded: preferred %v, redundant %v", recs[0].Meta.Gaps, recs[1].Meta.Gaps)
+	}
+	p, err := ProbeFile(recs[0].Media)
+	if err != nil {
+		sc.fatal("%v", err)
+	}
+	switch {
+	case p.VideoCodec != "h264" || p.Width != wantWidth || p.Height != wantHeight:
+		sc.fatal("video is %s %dx%d, want h264 %dx%d", p.VideoCodec, p.Width, p.Height, wantWidth, wantHeight)
+	case math.Abs(p.FrameRate-wantFPS) > 0.5:
+		sc.fatal("frame rate %.2f, want %d", p.FrameRate, wantFPS)
+	case p.AudioCodec == "":
+		sc.fatal("no audio stream in %s", recs[0].Media)
+	case p.DecodeError != "":
+		sc.fatal("ffmpeg could not decode %s cleanly: %s", recs[0].Media, p.DecodeError)
+	case p.Duration <= 0 || p.Size != recs[0].Meta.MediaBytes:
+		sc.fatal("duration %.2f s, size %d (metadata %d)", p.Duration, p.Size, recs[0].Meta.MediaBytes)
+	}
+	return p, recs[0]
+}
+
+// continueAndStop waits until the box goes on with interview id after a
+// restart, lets it record a little more and stops it.
+func (sc *scenario) continueAndStop(id string, more time.Duration) (resumed, stopped time.Time) {
+	sc.t.Helper()
+	sc.waitFor("interview "+id+" going on after the restart", 2*time.Minute, func() bool {
+		st, ok := sc.status()
+		return ok && st.Phase == "recording" && st.RecordingID == id
+	})
+	resumed = time.Now()
+	sc.sleep(more)
+	return resumed, sc.stop(id)
+}
+
+// checkGuest checks what the image promises: the hardware modules loaded,
+// the watchdog and camera devices there, the daemon running as its unit
+// says. It also proves the debug shell hook works.
+func (sc *scenario) checkGuest() {
+	sc.t.Helper()
+	ctx, cancel := context.WithTimeout(sc.ctx, time.Minute)
+	defer cancel()
+	out, rc, err := sc.vm.Shell(ctx, "for m in vivid snd_aloop i6300esb; do grep -q \"^$m \" /proc/modules || echo \"missing module $m\"; done; "+
+		"ls /dev/watchdog /dev/video0 /proc/asound/Loopback >/dev/null && systemctl is-active twincap-box.service && "+
+		"systemctl show -p Type -p WatchdogUSec -p Restart -p TimeoutStopUSec twincap-box.service")
+	if err != nil {
+		sc.fatal("debug shell: %v", err)
+	}
+	sc.t.Logf("guest:\n%s", out)
+	if rc != 0 || regexpMissing.MatchString(out) {
+		sc.fatal("the guest lacks what the image promises (exit %d):\n%s", rc, out)
+	}
+	// Where the boot's time goes, kept beside the console log.
+	out, _, err = sc.vm.Shell(ctx, "systemd-analyze; systemd-analyze critical-chain twincap-box.service; systemd-analyze blame | head -n 20; "+
+		"journalctl -b -o short-monotonic --no-pager -u systemd-networkd -u twincap-box | head -n 30")
+	if err != nil {
+		sc.fatal("debug shell: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(sc.dir, "boot-analysis.txt"), []byte(out), 0o644); err != nil {
+		sc.t.Error(err)
+	}
+}
+
+var regexpMissing = regexp.MustCompile(`missing module`)
