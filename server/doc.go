@@ -1,7 +1,10 @@
 // Package server assembles a room server from one config.Config: the
 // durable store, users and tickets, the settings (<data_dir>/settings.json)
 // and the audit trail (<data_dir>/audit.log), the comparison of the
-// settings with the paired server's (server/pair), and the HTTPS API.
+// settings with the paired server's (server/pair), the evidence upload
+// (server/evidence, its queue in <data_dir>/evidence, rebuilt when the
+// evidence or paired-server settings change; uploads.go), and the HTTPS
+// API.
 //
 //	err = server.EnterFIPS(...) // settings that require FIPS 140-3 mode: re-execute in it
 //	s, err := server.New(cfg, logger)

@@ -53,6 +53,7 @@ type Server struct {
 	trail    *audit.Log
 	pair     *pair.Checker
 	api      *httpapi.API
+	uploads  *uploads
 	tls      *tls.Config
 
 	mu sync.Mutex // leaf lock: guards ln
@@ -145,8 +146,10 @@ func (s *Server) open() error {
 	}, s.settings.Get, func() string { return s.auth.PeerToken(cfg.ServerID) }, s.log); err != nil {
 		return err
 	}
+	s.uploads = newUploads(s)
 	if s.api, err = httpapi.New(httpapi.Config{ServerID: cfg.ServerID, RoomID: cfg.RoomID, BootID: s.bootID}, httpapi.Deps{
 		Store: s.store, Auth: s.auth, Settings: s.settings, Audit: s.trail, Pair: s.pair, Log: s.log,
+		Evidence: s.uploads.Queue, Finalized: s.uploads.Finalized, SettingsChanged: s.uploads.SettingsChanged,
 	}); err != nil {
 		return err
 	}
@@ -199,8 +202,9 @@ func (s *Server) Addr() string {
 	return s.ln.Addr().String()
 }
 
-// Run serves HTTPS and compares the settings with the paired server's
-// until ctx ends, then shuts down gracefully and closes the audit trail.
+// Run serves HTTPS, compares the settings with the paired server's and
+// uploads finalized recordings to the evidence store (when the settings
+// name one) until ctx ends, then shuts down gracefully and closes the audit trail.
 // It returns nil after a clean shutdown.
 func (s *Server) Run(ctx context.Context) error {
 	defer s.Close()
@@ -223,6 +227,7 @@ func (s *Server) Run(ctx context.Context) error {
 		"fips", fips140.Enabled(), "settings_fingerprint", settings.Fingerprint(cur), "role", cur.Paired.Role)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.pair.Run(gctx) })
+	g.Go(func() error { return s.uploads.Run(gctx) })
 	g.Go(func() error {
 		errc := make(chan error, 1)
 		go func() { errc <- hs.ServeTLS(ln, "", "") }()

@@ -86,7 +86,11 @@ type Config struct {
 	// server's certificate in TLSCertFile (init-room writes them there).
 	CAFile string `toml:"ca_file"`
 	// UsersFile defaults to <data_dir>/users.json.
-	UsersFile          string   `toml:"users_file"`
+	UsersFile string `toml:"users_file"`
+	// CredentialsDir holds the credentials files that settings name by
+	// reference (evidence.credentials_ref); the secrets never enter the
+	// settings. Default: the config file's folder.
+	CredentialsDir     string   `toml:"credentials_dir"`
 	TicketTTL          Duration `toml:"ticket_ttl"`
 	PasswordIterations int      `toml:"password_iterations"`
 	LogLevel           LogLevel `toml:"log_level"`
@@ -97,6 +101,7 @@ func Default() Config {
 	return Config{
 		Listen:             "127.0.0.1:" + strconv.Itoa(wire.DefaultPort),
 		RoomKeyFile:        "room.key",
+		CredentialsDir:     ".",
 		TLSCertFile:        "server.pem",
 		TLSKeyFile:         "server.key",
 		TicketTTL:          Duration(12 * time.Hour),
@@ -152,7 +157,7 @@ func Parse(data []byte, cfg Config) (Config, error) {
 
 // resolve makes relative file paths relative to base.
 func (c *Config) resolve(base string) {
-	for _, p := range []*string{&c.DataDir, &c.RoomKeyFile, &c.TLSCertFile, &c.TLSKeyFile, &c.CAFile, &c.UsersFile} {
+	for _, p := range []*string{&c.DataDir, &c.RoomKeyFile, &c.TLSCertFile, &c.TLSKeyFile, &c.CAFile, &c.UsersFile, &c.CredentialsDir} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}

@@ -47,6 +47,7 @@ func TestLoad(t *testing.T) {
 		TLSCertFile:        filepath.Join(dir, "server.pem"),
 		TLSKeyFile:         filepath.Join(dir, "server.key"),
 		UsersFile:          filepath.Join(dir, "data", "users.json"),
+		CredentialsDir:     dir,
 		TicketTTL:          Duration(8 * time.Hour),
 		PasswordIterations: MinPasswordIterations,
 		LogLevel:           LogDebug,

@@ -71,5 +71,8 @@
 // RetryAttempts attempts have failed; the recording is then GivenUp until
 // Retry. A conflict stops at once (Conflict): it needs a person. A
 // recording left Uploading by a crash or shutdown is resumed on the next
-// start and does not count as a failed attempt.
+// start and does not count as a failed attempt. Recheck makes a waiting
+// recording due at once (the other server says it finished its upload);
+// Settled is told each recording that reaches a final state, once, after
+// it is durable (the server audits it).
 package evidence

@@ -68,6 +68,11 @@ type QueueConfig struct {
 	// math/rand/v2.Shuffle.
 	Clock   Clock
 	Shuffle func(n int, swap func(i, j int))
+	// Settled, when not nil, is called (from Run's goroutine) once a
+	// recording's status has durably reached a final state (Done, Covered,
+	// GivenUp, Conflict): the server audits it. It must not call back into
+	// the queue's Run.
+	Settled func(Status)
 }
 
 // Status is one recording's upload, as kept in its status file.
@@ -102,9 +107,12 @@ type Queue struct {
 	log   *slog.Logger
 	wake  chan struct{}
 
-	mu    sync.Mutex // guards items and seq (the map, not the files)
+	mu    sync.Mutex // guards items, seq and rechecks (the maps, not the files)
 	items map[string]Status
 	seq   uint64
+	// rechecks holds the recordings Recheck asked about since their last
+	// look began: a look that decides to wait looks again at once.
+	rechecks map[string]bool
 }
 
 // NewQueue loads the queue's state from cfg.Dir (creating it if needed).
@@ -143,7 +151,7 @@ func NewQueue(cfg QueueConfig, up *Uploader, peer Peer, log *slog.Logger) (*Queu
 	// A queue exists only where uploading is configured; settings.Decide
 	// reads an empty endpoint as "not configured".
 	prefs.Endpoint = cmp.Or(prefs.Endpoint, up.cfg.Endpoint)
-	q := &Queue{cfg: cfg, prefs: prefs, up: up, peer: peer, log: log, wake: make(chan struct{}, 1), items: map[string]Status{}}
+	q := &Queue{cfg: cfg, prefs: prefs, up: up, peer: peer, log: log, wake: make(chan struct{}, 1), items: map[string]Status{}, rechecks: map[string]bool{}}
 	if err := durable.MkdirAll(cfg.Dir, dirPerm); err != nil {
 		return nil, fmt.Errorf("evidence: queue: %w", err)
 	}
@@ -196,8 +204,12 @@ func (q *Queue) save(st Status) error {
 		return fmt.Errorf("evidence: queue: save %s: %w", st.Recording.ID, err)
 	}
 	q.mu.Lock()
+	prev := q.items[st.Recording.ID].State
 	q.items[st.Recording.ID] = st
 	q.mu.Unlock()
+	if q.cfg.Settled != nil && st.State.Final() && st.State != prev {
+		q.cfg.Settled(st)
+	}
 	return nil
 }
 
@@ -288,6 +300,26 @@ func (q *Queue) Retry(id string) error {
 		return err
 	}
 	q.log.Info("evidence: retry", "recording", id)
+	q.poke()
+	return nil
+}
+
+// Recheck makes a recording that waits for the other server due now: the
+// other server says it finished (or started) its upload, and this one
+// need not wait for the next poll to see it in the store.
+func (q *Queue) Recheck(id string) error {
+	q.mu.Lock()
+	st, ok := q.items[id]
+	if !ok {
+		q.mu.Unlock()
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if st.State == Waiting {
+		st.NextAt = time.Time{}
+		q.items[id] = st
+		q.rechecks[id] = true
+	}
+	q.mu.Unlock()
 	q.poke()
 	return nil
 }
@@ -385,6 +417,9 @@ func (q *Queue) apply(st *Status, e Event) {
 func (q *Queue) process(ctx context.Context, st Status) error {
 	now := q.cfg.Clock.Now()
 	id := st.Recording.ID
+	q.mu.Lock()
+	delete(q.rechecks, id)
+	q.mu.Unlock()
 	found, err := q.up.Find(ctx, id)
 	switch {
 	case err == nil:
@@ -439,6 +474,11 @@ func (q *Queue) process(ctx context.Context, st Status) error {
 		if !d.RecheckAt.IsZero() && d.RecheckAt.Before(st.NextAt) {
 			st.NextAt = d.RecheckAt
 		}
+		q.mu.Lock()
+		if q.rechecks[id] { // asked to look again while this look was under way
+			st.NextAt = now
+		}
+		q.mu.Unlock()
 		q.apply(&st, EvWait)
 		return q.save(st)
 	}

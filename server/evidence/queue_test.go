@@ -419,6 +419,50 @@ func TestQueuePeerRules(t *testing.T) {
 			t.Fatalf("PeerUpload of an unknown recording: %v", err)
 		}
 	})
+
+	t.Run("recheck when the other server says it uploaded", func(t *testing.T) {
+		clock := evidencetest.NewClock(time.Now())
+		prefix := strings.ReplaceAll(t.Name(), "/", "-") + "/"
+		ua, _ := newUploader(t, s, "srv-a", func(c *Config) { c.Now, c.Prefix = clock.Now, prefix })
+		ub, _ := newUploader(t, s, "srv-b", func(c *Config) { c.Now, c.Prefix = clock.Now, prefix })
+		peer := evidencetest.NewPeer()
+		var settled []Status
+		q := newQueue(t, t.TempDir(), ub, peer, func(c *QueueConfig) {
+			c.Alone, c.Role, c.Preferences, c.Clock = false, settings.Redundant, prefs, clock
+			c.Poll = 24 * time.Hour
+			c.Settled = func(st Status) { settled = append(settled, st) }
+		})
+		rec := fixture(t, dir, "rec-5", "srv-b", 1000, 5, clock.Now())
+		peer.Set(rec.ID, PeerUpload{Bytes: 1000, Started: clock.Now()})
+		if err := q.Add(rec); err != nil {
+			t.Fatal(err)
+		}
+		step(t, ctx, q)
+		if st := status(t, q, rec.ID); st.State != Waiting || st.NextAt.IsZero() {
+			t.Fatalf("while the preferred server uploads: %+v", st)
+		}
+		if _, err := ua.Upload(ctx, fixture(t, dir, "rec-5", "srv-a", 1000, 5, clock.Now()), "preferred server"); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Recheck(rec.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Recheck("rec-none"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("Recheck of an unknown recording: %v", err)
+		}
+		step(t, ctx, q) // no time passed
+		st := status(t, q, rec.ID)
+		if st.State != Covered || st.Marker == nil || st.Marker.ServerID != "srv-a" {
+			t.Fatalf("after the recheck: %+v", st)
+		}
+		if len(settled) != 1 || settled[0].State != Covered || settled[0].Recording.ID != rec.ID {
+			t.Fatalf("settled %+v, want one covered", settled)
+		}
+		step(t, ctx, q)
+		if len(settled) != 1 {
+			t.Fatalf("settled again: %+v", settled)
+		}
+	})
 }
 
 func TestNewQueueRejects(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"twincap/encoder/segment"
 	"twincap/server/audit"
 	"twincap/server/auth"
+	"twincap/server/evidence"
 	"twincap/server/pair"
 	"twincap/server/settings"
 	"twincap/server/store"
@@ -53,6 +54,15 @@ type Deps struct {
 	Audit    *audit.Log
 	Pair     Pair // nil: GET /api/v1/pair says the check is not running
 	Log      *slog.Logger
+	// Evidence returns the evidence-upload queue, nil while uploading is
+	// not configured (or the queue is being rebuilt). nil: never.
+	Evidence func() *evidence.Queue
+	// Finalized, when not nil, is told the ID of each recording once it is
+	// finalized and audited (the server queues it for upload).
+	Finalized func(id string)
+	// SettingsChanged, when not nil, is told the new settings after each
+	// change has been made and audited.
+	SettingsChanged func(settings.Settings)
 }
 
 // API serves the room server's routes.
@@ -65,6 +75,10 @@ type API struct {
 	pair     Pair
 	log      *slog.Logger
 	mux      *http.ServeMux
+
+	evidence        func() *evidence.Queue
+	finalized       func(id string)
+	settingsChanged func(settings.Settings)
 
 	// changeMu serializes settings changes, so that each is audited with
 	// the settings it replaced.
@@ -87,7 +101,10 @@ func New(cfg Config, deps Deps) (*API, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{cfg: cfg, store: deps.Store, auth: deps.Auth, settings: deps.Settings, trail: deps.Audit, pair: deps.Pair,
-		log: deps.Log, mux: http.NewServeMux()}
+		log: deps.Log, mux: http.NewServeMux(), evidence: deps.Evidence, finalized: deps.Finalized, settingsChanged: deps.SettingsChanged}
+	if a.evidence == nil {
+		a.evidence = func() *evidence.Queue { return nil }
+	}
 	a.routes()
 	return a, nil
 }
@@ -123,6 +140,11 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: wire.PathAuditTrail, Admin: true},
 		{Method: http.MethodGet, Path: wire.PathAuditVerify, Admin: true},
 		{Method: http.MethodGet, Path: wire.PathPeerSettings, Peer: true},
+		{Method: http.MethodGet, Path: wire.PathEvidence},
+		{Method: http.MethodGet, Path: wire.PathRecordingEvidence},
+		{Method: http.MethodPost, Path: wire.PathEvidenceRetry, Admin: true},
+		{Method: http.MethodGet, Path: wire.PathPeerUpload, Peer: true},
+		{Method: http.MethodPost, Path: wire.PathPeerUpload, Peer: true},
 	}
 }
 
@@ -130,27 +152,32 @@ type authedHandler func(w http.ResponseWriter, r *http.Request, who auth.Claims)
 
 func (a *API) routes() {
 	handlers := map[string]authedHandler{
-		"GET " + wire.PathAudit:        a.recordingAudit,
-		"GET " + wire.PathSettings:     a.getSettings,
-		"PATCH " + wire.PathSettings:   a.patchSettings,
-		"PUT " + wire.PathSettings:     a.putSettings,
-		"GET " + wire.PathPair:         a.getPair,
-		"GET " + wire.PathAuditTrail:   a.auditEntries,
-		"GET " + wire.PathAuditVerify:  a.auditVerify,
-		"POST " + wire.PathLogout:      a.logout,
-		"GET " + wire.PathRecordings:   a.list,
-		"POST " + wire.PathRecordings:  a.create,
-		"GET " + wire.PathRecording:    a.get,
-		"DELETE " + wire.PathRecording: a.cancel,
-		"PUT " + wire.PathSegment:      a.putSegment,
-		"POST " + wire.PathGaps:        a.addGap,
-		"POST " + wire.PathStop:        a.stop,
-		"GET " + wire.PathMedia:        a.media,
-		"GET " + wire.PathMetadata:     a.metadata,
+		"GET " + wire.PathAudit:             a.recordingAudit,
+		"GET " + wire.PathSettings:          a.getSettings,
+		"PATCH " + wire.PathSettings:        a.patchSettings,
+		"PUT " + wire.PathSettings:          a.putSettings,
+		"GET " + wire.PathPair:              a.getPair,
+		"GET " + wire.PathAuditTrail:        a.auditEntries,
+		"GET " + wire.PathAuditVerify:       a.auditVerify,
+		"POST " + wire.PathLogout:           a.logout,
+		"GET " + wire.PathRecordings:        a.list,
+		"POST " + wire.PathRecordings:       a.create,
+		"GET " + wire.PathRecording:         a.get,
+		"DELETE " + wire.PathRecording:      a.cancel,
+		"PUT " + wire.PathSegment:           a.putSegment,
+		"POST " + wire.PathGaps:             a.addGap,
+		"POST " + wire.PathStop:             a.stop,
+		"GET " + wire.PathMedia:             a.media,
+		"GET " + wire.PathMetadata:          a.metadata,
+		"GET " + wire.PathEvidence:          a.evidenceList,
+		"GET " + wire.PathRecordingEvidence: a.recordingEvidence,
+		"POST " + wire.PathEvidenceRetry:    a.evidenceRetry,
 	}
 	a.mux.HandleFunc("GET "+wire.PathHealth, a.health)
 	a.mux.HandleFunc("POST "+wire.PathLogin, a.login)
 	a.mux.HandleFunc("GET "+wire.PathPeerSettings, a.peerSettings)
+	a.mux.HandleFunc("GET "+wire.PathPeerUpload, a.peerUpload)
+	a.mux.HandleFunc("POST "+wire.PathPeerUpload, a.peerUploaded)
 	for _, rt := range Routes() {
 		h := handlers[rt.Method+" "+rt.Path]
 		switch {
@@ -175,6 +202,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 const recordingsPrefix = wire.PathRecordings + "/"
 
+// idPrefixes start the paths whose next segment is a recording ID.
+var idPrefixes = []string{recordingsPrefix, strings.TrimSuffix(wire.PathPeerUpload, "{id}")}
+
 // checkPath refuses dot segments anywhere (raw or percent-encoded) and an
 // invalid recording ID, so nothing is cleaned, redirected or routed to a
 // different recording.
@@ -189,7 +219,13 @@ func checkPath(u *url.URL) error {
 			return errors.New("httpapi: bad path: dot segment")
 		}
 	}
-	rest, ok := strings.CutPrefix(raw, recordingsPrefix)
+	var rest string
+	ok := false
+	for _, p := range idPrefixes {
+		if rest, ok = strings.CutPrefix(raw, p); ok {
+			break
+		}
+	}
 	if !ok {
 		return nil
 	}
@@ -544,6 +580,9 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request, who auth.Claims) {
 		return
 	}
 	a.log.Info("audit: recording stopped", "user", who.User, "id", st.ID, "segments", req.Count, "bytes", st.Bytes)
+	if a.finalized != nil {
+		a.finalized(st.ID)
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 

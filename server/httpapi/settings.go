@@ -26,16 +26,8 @@ func (a *API) getSettings(w http.ResponseWriter, r *http.Request, _ auth.Claims)
 // peerSettings serves the settings to the paired server, which shows a
 // peer token instead of a ticket.
 func (a *API) peerSettings(w http.ResponseWriter, r *http.Request) {
-	scheme, tok, _ := strings.Cut(r.Header.Get(wire.HeaderAuthorization), " ")
-	if !strings.EqualFold(scheme, wire.PeerScheme) {
-		w.Header().Set("WWW-Authenticate", wire.PeerScheme+` realm="twincap"`)
-		a.fail(w, r, http.StatusUnauthorized, fmt.Errorf("httpapi: peer token required (Authorization: %s <token>)", wire.PeerScheme))
-		return
-	}
-	peer, err := a.auth.CheckPeer(strings.TrimSpace(tok))
-	if err != nil {
-		w.Header().Set("WWW-Authenticate", wire.PeerScheme+` realm="twincap", error="invalid_token"`)
-		a.fail(w, r, http.StatusUnauthorized, err)
+	peer, ok := a.peerAuthed(w, r)
+	if !ok {
 		return
 	}
 	a.log.Debug("httpapi: settings read by the paired server", "peer", peer, "remote", remoteHost(r))
@@ -138,6 +130,9 @@ func (a *API) changeSettings(w http.ResponseWriter, r *http.Request, who auth.Cl
 	if a.pair != nil {
 		a.pair.Nudge()
 	}
+	if a.settingsChanged != nil {
+		a.settingsChanged(next)
+	}
 	writeJSON(w, http.StatusOK, next)
 }
 
@@ -197,4 +192,22 @@ func (a *API) getPair(w http.ResponseWriter, r *http.Request, _ auth.Claims) {
 		return
 	}
 	writeJSON(w, http.StatusOK, rep)
+}
+
+// peerAuthed checks the paired server's peer token and returns the server
+// ID it names; it has answered 401 when ok is false.
+func (a *API) peerAuthed(w http.ResponseWriter, r *http.Request) (peer string, ok bool) {
+	scheme, tok, _ := strings.Cut(r.Header.Get(wire.HeaderAuthorization), " ")
+	if !strings.EqualFold(scheme, wire.PeerScheme) {
+		w.Header().Set("WWW-Authenticate", wire.PeerScheme+` realm="twincap"`)
+		a.fail(w, r, http.StatusUnauthorized, fmt.Errorf("httpapi: peer token required (Authorization: %s <token>)", wire.PeerScheme))
+		return "", false
+	}
+	peer, err := a.auth.CheckPeer(strings.TrimSpace(tok))
+	if err != nil {
+		w.Header().Set("WWW-Authenticate", wire.PeerScheme+` realm="twincap", error="invalid_token"`)
+		a.fail(w, r, http.StatusUnauthorized, err)
+		return "", false
+	}
+	return peer, true
 }

@@ -41,6 +41,17 @@ const (
 	PathAuditTrail = "/api/v1/audit" // GET -> []audit.Entry
 	// PathAuditVerify checks the whole audit trail (administrators).
 	PathAuditVerify = "/api/v1/audit/verify" // GET -> AuditCheck
+	// PathEvidence lists the evidence-upload queue (any ticket);
+	// PathRecordingEvidence is one recording's upload state.
+	PathEvidence          = "/api/v1/evidence"                 // GET
+	PathRecordingEvidence = "/api/v1/recordings/{id}/evidence" // GET
+	// PathEvidenceRetry starts a given-up upload again (administrators).
+	PathEvidenceRetry = "/api/v1/recordings/{id}/evidence/retry" // POST
+	// PathPeerUpload is how far this server got uploading one recording,
+	// for the paired server (peer token, PeerScheme): GET -> PeerUpload.
+	// The paired server POSTs to it (no body, 204) when its upload of the
+	// recording completed, so that this one looks again at once.
+	PathPeerUpload = "/api/v1/peer/uploads/{id}" // GET, POST
 )
 
 // PeerScheme is the Authorization scheme of the token one server of a room
@@ -225,6 +236,14 @@ type FieldProblem struct {
 type SettingsError struct {
 	Error  string         `json:"error"`
 	Fields []FieldProblem `json:"fields"`
+}
+
+// PeerUpload is the reply of PathPeerUpload: how much of the recording the
+// server holds and when its upload started and completed (zero: not yet).
+type PeerUpload struct {
+	Bytes    int64     `json:"bytes"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // AuditCheck is the reply of PathAuditVerify.

@@ -30,6 +30,7 @@ Usage:
   twincap-server usermod   -config FILE -user NAME -admin=true|false
   twincap-server settings  -config FILE -user NAME [-password-file FILE] [-addr HOST:PORT] show | set FILE|- | patch JSON
   twincap-server audit     -config FILE verify | set-aside
+  twincap-server evidence  -config FILE -user NAME [-password-file FILE] [-addr HOST:PORT] list | retry ID
   twincap-server init-room -out DIR -hosts HOST[,HOST...]
   twincap-server help
 
@@ -49,9 +50,16 @@ environment as TWINCAP_SERVER_<KEY>, e.g. TWINCAP_SERVER_LISTEN):
   tls_key_file        = "server.key"
   ca_file             = ""                # default: the CA after the certificate in tls_cert_file
   users_file          = ""                # default <data_dir>/users.json
+  credentials_dir     = "."               # files named by evidence.credentials_ref (see below)
   ticket_ttl          = "12h"
   password_iterations = 600000            # PBKDF2-HMAC-SHA256, at least 600000
   log_level           = "info"            # debug, info, warn, error
+
+Evidence upload: the settings' evidence.credentials_ref names a file in
+credentials_dir (mode 0600, owned by the server's user) holding the
+store's keys as JSON:
+
+  {"access_key": "...", "secret_key": "..."}
 `
 
 func main() {
@@ -77,6 +85,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = settingsCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "audit":
 		err = auditCmd(args[1:], stdout, stderr)
+	case "evidence":
+		err = evidenceCmd(ctx, args[1:], stdin, stdout, stderr)
 	case "init-room":
 		err = initRoom(args[1:], stdout, stderr)
 	case "help", "-h", "-help", "--help":
