@@ -59,11 +59,13 @@ func TestBoxNotifiesSystemd(t *testing.T) {
 		}
 	}
 	next("READY=1", 20*time.Second)
-	// Pets come at least twice per WatchdogSec.
+	// The daemon pets at a quarter of WatchdogSec; systemd acts only when
+	// a whole WatchdogSec passes without one, which is what is checked
+	// (a loaded test machine may delay a pet, not skip three).
 	last := next("WATCHDOG=1", watchdogSec)
 	for range 4 {
 		at := next("WATCHDOG=1", watchdogSec)
-		if d := at.Sub(last); d > watchdogSec/2+200*time.Millisecond {
+		if d := at.Sub(last); d > watchdogSec {
 			t.Errorf("WATCHDOG=1 %v after the previous one; WatchdogSec is %v", d, watchdogSec)
 		}
 		last = at
