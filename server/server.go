@@ -21,6 +21,7 @@ import (
 	"twincap/server/auth"
 	"twincap/server/config"
 	"twincap/server/httpapi"
+	"twincap/server/live"
 	"twincap/server/pair"
 	"twincap/server/pki"
 	"twincap/server/settings"
@@ -54,6 +55,8 @@ type Server struct {
 	pair     *pair.Checker
 	api      *httpapi.API
 	uploads  *uploads
+	live     *live.Hub
+	whep     *live.WHEP
 	tls      *tls.Config
 
 	mu sync.Mutex // leaf lock: guards ln
@@ -147,9 +150,13 @@ func (s *Server) open() error {
 		return err
 	}
 	s.uploads = newUploads(s)
+	if err := s.newLive(); err != nil {
+		return err
+	}
 	if s.api, err = httpapi.New(httpapi.Config{ServerID: cfg.ServerID, RoomID: cfg.RoomID, BootID: s.bootID}, httpapi.Deps{
 		Store: s.store, Auth: s.auth, Settings: s.settings, Audit: s.trail, Pair: s.pair, Log: s.log,
 		Evidence: s.uploads.Queue, Finalized: s.uploads.Finalized, SettingsChanged: s.uploads.SettingsChanged,
+		Live: s.live,
 	}); err != nil {
 		return err
 	}
@@ -171,8 +178,20 @@ func (s *Server) Close() error {
 // BootID changes on every start; clients see a reboot through it.
 func (s *Server) BootID() string { return s.bootID }
 
-// Handler is the API without TLS (for tests with httptest).
-func (s *Server) Handler() http.Handler { return s.api }
+// Handler is the API and the livestream without TLS (for tests with
+// httptest).
+func (s *Server) Handler() http.Handler { return s.handler() }
+
+// handler routes the livestream (WHEP, what is live, the viewer page) to
+// the live package and everything else to the API.
+func (s *Server) handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/api/v1/live", s.whep)
+	mux.Handle("/api/v1/live/", s.whep)
+	mux.Handle("/live", s.whep)
+	mux.Handle("/", s.api)
+	return mux
+}
 
 // Users is the server's users file.
 func (s *Server) Users() *auth.Users { return s.auth.Users() }
@@ -215,7 +234,7 @@ func (s *Server) Run(ctx context.Context) error {
 	ln := s.ln
 	s.mu.Unlock()
 	hs := &http.Server{
-		Handler:           s.api,
+		Handler:           s.handler(),
 		TLSConfig:         s.tls,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a 16 MiB segment on a slow link
@@ -228,6 +247,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.pair.Run(gctx) })
 	g.Go(func() error { return s.uploads.Run(gctx) })
+	g.Go(func() error { return s.live.Run(gctx) })
 	g.Go(func() error {
 		errc := make(chan error, 1)
 		go func() { errc <- hs.ServeTLS(ln, "", "") }()

@@ -207,3 +207,42 @@ func TestRoomEndToEnd(t *testing.T) {
 		t.Fatalf("decode: %v\n%s", err, out)
 	}
 }
+
+// The livestream is served beside the API: nothing without a login but the
+// viewer page (which asks for one), and what is live to a logged-in user.
+func TestLivestreamNeedsALogin(t *testing.T) {
+	room := servertest.NewRoom(t, 1, servertest.Options{})
+	hc := room.Client()
+	base := room.Servers[0].URL()
+	post, err := http.NewRequest("POST", base+"/api/v1/live/whep", strings.NewReader("v=0\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	post.Header.Set("Content-Type", "application/sdp")
+	resp, err := hc.Do(post)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("WHEP offer without a login: %d, want 401", resp.StatusCode)
+	}
+	resp, err = hc.Get(base + "/live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "RTCPeerConnection") || !strings.Contains(strings.ToLower(string(page)), "password") {
+		t.Fatalf("viewer page: %d, %d bytes; want the page with its login form", resp.StatusCode, len(page))
+	}
+	a := &client{t: t, hc: hc, base: base}
+	var login wire.LoginReply
+	if code := a.do("POST", wire.PathLogin, wire.LoginRequest{Username: servertest.User, Password: servertest.Password}, nil, &login); code != 200 {
+		t.Fatalf("login: %d", code)
+	}
+	a.ticket = login.Ticket
+	if code := a.do("GET", "/api/v1/live", nil, nil, nil); code != http.StatusOK {
+		t.Fatalf("what is live, logged in: %d", code)
+	}
+}

@@ -63,7 +63,19 @@ type Deps struct {
 	// SettingsChanged, when not nil, is told the new settings after each
 	// change has been made and audited.
 	SettingsChanged func(settings.Settings)
+	// Live, when not nil, is handed each segment once it is durably
+	// stored, and told when a recording ends (the livestream).
+	Live Live
 }
+
+// Live is the livestream hub (live.Hub).
+type Live interface {
+	Publish(recordingID string, seq uint64, body []byte)
+	End(recordingID string)
+}
+
+// Bearer returns the ticket of an Authorization: Bearer header.
+func Bearer(r *http.Request) (string, bool) { return bearer(r) }
 
 // API serves the room server's routes.
 type API struct {
@@ -76,6 +88,7 @@ type API struct {
 	log      *slog.Logger
 	mux      *http.ServeMux
 
+	live            Live
 	evidence        func() *evidence.Queue
 	finalized       func(id string)
 	settingsChanged func(settings.Settings)
@@ -101,7 +114,7 @@ func New(cfg Config, deps Deps) (*API, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{cfg: cfg, store: deps.Store, auth: deps.Auth, settings: deps.Settings, trail: deps.Audit, pair: deps.Pair,
-		log: deps.Log, mux: http.NewServeMux(), evidence: deps.Evidence, finalized: deps.Finalized, settingsChanged: deps.SettingsChanged}
+		log: deps.Log, mux: http.NewServeMux(), evidence: deps.Evidence, finalized: deps.Finalized, settingsChanged: deps.SettingsChanged, live: deps.Live}
 	if a.evidence == nil {
 		a.evidence = func() *evidence.Queue { return nil }
 	}
@@ -484,6 +497,9 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request, who auth.Claims) {
 		return
 	}
 	a.log.Info("audit: recording cancelled", "user", who.User, "id", id)
+	if a.live != nil {
+		a.live.End(id)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -529,6 +545,9 @@ func (a *API) putSegment(w http.ResponseWriter, r *http.Request, _ auth.Claims) 
 	if err != nil {
 		a.failErr(w, r, err)
 		return
+	}
+	if a.live != nil {
+		a.live.Publish(r.PathValue("id"), seq, buf.b)
 	}
 	writeJSON(w, http.StatusOK, ack)
 }
@@ -582,6 +601,9 @@ func (a *API) stop(w http.ResponseWriter, r *http.Request, who auth.Claims) {
 	a.log.Info("audit: recording stopped", "user", who.User, "id", st.ID, "segments", req.Count, "bytes", st.Bytes)
 	if a.finalized != nil {
 		a.finalized(st.ID)
+	}
+	if a.live != nil {
+		a.live.End(st.ID)
 	}
 	writeJSON(w, http.StatusOK, st)
 }
