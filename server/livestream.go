@@ -42,6 +42,13 @@ func (s *Server) newLive() error {
 		viewer.Servers = append(viewer.Servers, "https://"+hp)
 		origins = append(origins, "https://"+hp)
 	}
+	if len(origins) == 0 {
+		// The paired servers are not named in the settings, so the other
+		// server's origin is unknown. WHEP is authorized by a bearer
+		// ticket in a header, never by cookies, so a page of any origin
+		// gets nothing without a ticket.
+		origins = []string{"*"}
+	}
 	whep, err := live.NewWHEP(hub, live.WHEPConfig{
 		Authorize: func(r *http.Request) error {
 			ticket, ok := httpapi.Bearer(r)
