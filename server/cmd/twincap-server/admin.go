@@ -96,15 +96,8 @@ func settingsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return err
 		}
 	}
-	pass, err := readPassword(stdin, *pwFile)
+	c, err := adminLogin(ctx, cfg, *addr, *user, *pwFile, stdin)
 	if err != nil {
-		return err
-	}
-	c, err := newAdminClient(cfg, *addr)
-	if err != nil {
-		return err
-	}
-	if err := c.login(ctx, *user, pass); err != nil {
 		return err
 	}
 	defer c.logout(ctx)
@@ -142,6 +135,24 @@ type adminClient struct {
 
 // newAdminClient reaches addr, or the server of cfg at its listen address,
 // trusting the room CA.
+// adminLogin reads the password (stdin or pwFile) and logs user in on
+// the running server at addr (the config's listen address when empty);
+// the caller logs out.
+func adminLogin(ctx context.Context, cfg config.Config, addr, user, pwFile string, stdin io.Reader) (*adminClient, error) {
+	pass, err := readPassword(stdin, pwFile)
+	if err != nil {
+		return nil, err
+	}
+	c, err := newAdminClient(cfg, addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.login(ctx, user, pass); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 func newAdminClient(cfg config.Config, addr string) (*adminClient, error) {
 	pool, err := pki.RoomPool(cfg.TLSCertFile, cfg.CAFile)
 	if err != nil {

@@ -51,15 +51,8 @@ func evidenceCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	if err != nil {
 		return err
 	}
-	pass, err := readPassword(stdin, *pwFile)
+	c, err := adminLogin(ctx, cfg, *addr, *user, *pwFile, stdin)
 	if err != nil {
-		return err
-	}
-	c, err := newAdminClient(cfg, *addr)
-	if err != nil {
-		return err
-	}
-	if err := c.login(ctx, *user, pass); err != nil {
 		return err
 	}
 	defer c.logout(ctx)
