@@ -45,10 +45,7 @@ tls_cert_file). A change of "fips" takes effect when the server restarts.
 
 func settingsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("settings -config FILE -user NAME [flags] show | set FILE|- | patch JSON", settingsHelp, stderr)
-	path := fs.String("config", "", "config file (TOML); required")
-	user := fs.String("user", "", "user to log in as; required")
-	pwFile := fs.String("password-file", "", "file whose first line is the password (default: standard input)")
-	addr := fs.String("addr", "", "server to talk to, host:port (default: this server's listen address)")
+	af := adminFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -56,7 +53,7 @@ func settingsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return errUsage
 	}
 	rest := fs.Args()
-	bad := *path == "" || *user == "" || len(rest) == 0
+	bad := *af.config == "" || *af.user == "" || len(rest) == 0
 	if !bad {
 		switch rest[0] {
 		case "show":
@@ -71,7 +68,7 @@ func settingsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := config.Load(*path, os.LookupEnv)
+	cfg, err := config.Load(*af.config, os.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -85,7 +82,7 @@ func settingsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 	case "set":
 		method = http.MethodPut
 		if rest[1] == "-" {
-			if *pwFile == "" {
+			if *af.pwFile == "" {
 				return errors.New(`"set -" reads the settings from standard input: give the password with -password-file`)
 			}
 			doc, err = io.ReadAll(io.LimitReader(stdin, settings.MaxDocument+1))
@@ -96,7 +93,7 @@ func settingsCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 			return err
 		}
 	}
-	c, err := adminLogin(ctx, cfg, *addr, *user, *pwFile, stdin)
+	c, err := af.login(ctx, cfg, stdin)
 	if err != nil {
 		return err
 	}
@@ -135,19 +132,34 @@ type adminClient struct {
 
 // newAdminClient reaches addr, or the server of cfg at its listen address,
 // trusting the room CA.
-// adminLogin reads the password (stdin or pwFile) and logs user in on
-// the running server at addr (the config's listen address when empty);
-// the caller logs out.
-func adminLogin(ctx context.Context, cfg config.Config, addr, user, pwFile string, stdin io.Reader) (*adminClient, error) {
-	pass, err := readPassword(stdin, pwFile)
+// remoteFlags are the flags of the commands that go through a running
+// server's API.
+type remoteFlags struct {
+	config, user, pwFile, addr *string
+}
+
+func adminFlags(fs *flag.FlagSet) remoteFlags {
+	return remoteFlags{
+		config: fs.String("config", "", "config file (TOML); required"),
+		user:   fs.String("user", "", "user to log in as; required"),
+		pwFile: fs.String("password-file", "", "file whose first line is the password (default: standard input)"),
+		addr:   fs.String("addr", "", "server to talk to, host:port (default: this server's listen address)"),
+	}
+}
+
+// login reads the password (stdin or -password-file) and logs -user in
+// on the running server at -addr (the config's listen address when
+// empty); the caller logs out.
+func (f remoteFlags) login(ctx context.Context, cfg config.Config, stdin io.Reader) (*adminClient, error) {
+	pass, err := readPassword(stdin, *f.pwFile)
 	if err != nil {
 		return nil, err
 	}
-	c, err := newAdminClient(cfg, addr)
+	c, err := newAdminClient(cfg, *f.addr)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.login(ctx, user, pass); err != nil {
+	if err := c.login(ctx, *f.user, pass); err != nil {
 		return nil, err
 	}
 	return c, nil

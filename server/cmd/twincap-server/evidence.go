@@ -30,10 +30,7 @@ the first line of -password-file, or else of standard input.
 
 func evidenceCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := newFlags("evidence -config FILE -user NAME [flags] list | retry ID", evidenceHelp, stderr)
-	path := fs.String("config", "", "config file (TOML); required")
-	user := fs.String("user", "", "user to log in as; required")
-	pwFile := fs.String("password-file", "", "file whose first line is the password (default: standard input)")
-	addr := fs.String("addr", "", "server to talk to, host:port (default: this server's listen address)")
+	af := adminFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -41,17 +38,17 @@ func evidenceCmd(ctx context.Context, args []string, stdin io.Reader, stdout, st
 		return errUsage
 	}
 	rest := fs.Args()
-	bad := *path == "" || *user == "" || len(rest) == 0 ||
+	bad := *af.config == "" || *af.user == "" || len(rest) == 0 ||
 		(rest[0] == "list" && len(rest) != 1) || (rest[0] == "retry" && len(rest) != 2) || (rest[0] != "list" && rest[0] != "retry")
 	if bad {
 		fs.Usage()
 		return errUsage
 	}
-	cfg, err := config.Load(*path, os.LookupEnv)
+	cfg, err := config.Load(*af.config, os.LookupEnv)
 	if err != nil {
 		return err
 	}
-	c, err := adminLogin(ctx, cfg, *addr, *user, *pwFile, stdin)
+	c, err := af.login(ctx, cfg, stdin)
 	if err != nil {
 		return err
 	}
