@@ -233,6 +233,25 @@ func waitUntil(t *testing.T, what string, ok func() bool) {
 	t.Fatalf("timed out waiting for %s", what)
 }
 
+// recording runs an uplink against f, logged in and online, gives it
+// recording id over a window of the given size, and waits until the
+// server holds its first n segments.
+func recording(t *testing.T, f *fakeServer, id string, window, n int) (*Server, context.Context, *buffer.Window) {
+	t.Helper()
+	u, ctx := testUplink(t, f)
+	_ = u.SetTicket(ctx, "tk")
+	waitUntil(t, "online", func() bool { return u.Status().State == Online })
+	src := buffer.NewWindow(window)
+	if err := u.Begin(ctx, Job{Create: wire.CreateRequest{ID: id, Mode: wire.Buffered}, Src: src}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range uint64(n) {
+		_ = src.Append(seg(i))
+	}
+	waitUntil(t, fmt.Sprintf("%d segments held", n), func() bool { h, _, _ := f.holds(id); return h == n })
+	return u, ctx, src
+}
+
 func seg(seq uint64) segment.Segment {
 	return segment.New(seq, 0, time.Second, []byte(fmt.Sprintf("segment %d payload", seq)))
 }
@@ -280,15 +299,7 @@ func TestBackfillAfterOutageAndFinalize(t *testing.T) {
 
 func TestUnbufferedOutageBecomesAGap(t *testing.T) {
 	f := newFakeServer(t, "tk")
-	u, ctx := testUplink(t, f)
-	_ = u.SetTicket(ctx, "tk")
-	waitUntil(t, "online", func() bool { return u.Status().State == Online })
-	src := buffer.NewWindow(2)
-	if err := u.Begin(ctx, Job{Create: wire.CreateRequest{ID: "rec-2", Mode: wire.Buffered}, Src: src}); err != nil {
-		t.Fatal(err)
-	}
-	_ = src.Append(seg(0))
-	waitUntil(t, "first segment", func() bool { n, _, _ := f.holds("rec-2"); return n == 1 })
+	u, ctx, src := recording(t, f, "rec-2", 2, 1)
 	f.setDown(true)
 	waitUntil(t, "offline", func() bool { return u.Status().State == Offline })
 	for i := uint64(1); i < 6; i++ { // the window keeps only 4 and 5
@@ -305,15 +316,7 @@ func TestUnbufferedOutageBecomesAGap(t *testing.T) {
 
 func TestStopResendsWhatTheServerLacks(t *testing.T) {
 	f := newFakeServer(t, "tk")
-	u, ctx := testUplink(t, f)
-	_ = u.SetTicket(ctx, "tk")
-	waitUntil(t, "online", func() bool { return u.Status().State == Online })
-	src := buffer.NewWindow(100)
-	_ = u.Begin(ctx, Job{Create: wire.CreateRequest{ID: "rec-3", Mode: wire.Buffered}, Src: src})
-	for i := uint64(0); i < 4; i++ {
-		_ = src.Append(seg(i))
-	}
-	waitUntil(t, "4 held", func() bool { n, _, _ := f.holds("rec-3"); return n == 4 })
+	u, ctx, _ := recording(t, f, "rec-3", 100, 4)
 	f.mu.Lock()
 	delete(f.recs["rec-3"].segs, 2) // lost behind our back
 	f.mu.Unlock()
@@ -347,13 +350,7 @@ func TestLoginNeededThenResumed(t *testing.T) {
 
 func TestCancelOwedUntilServerReturns(t *testing.T) {
 	f := newFakeServer(t, "tk")
-	u, ctx := testUplink(t, f)
-	_ = u.SetTicket(ctx, "tk")
-	waitUntil(t, "online", func() bool { return u.Status().State == Online })
-	src := buffer.NewWindow(100)
-	_ = u.Begin(ctx, Job{Create: wire.CreateRequest{ID: "rec-5", Mode: wire.Buffered}, Src: src})
-	_ = src.Append(seg(0))
-	waitUntil(t, "held", func() bool { n, _, _ := f.holds("rec-5"); return n == 1 })
+	u, ctx, _ := recording(t, f, "rec-5", 100, 1)
 	f.setDown(true)
 	waitUntil(t, "offline", func() bool { return u.Status().State == Offline })
 	if err := u.Cancel(ctx, "rec-5"); err != nil {
@@ -381,15 +378,7 @@ func TestBeginOnOfflineServer(t *testing.T) {
 // create sent before the stop, so its metadata has them.
 func TestStopWithOutagesCreatesAgainFirst(t *testing.T) {
 	f := newFakeServer(t, "tk")
-	u, ctx := testUplink(t, f)
-	_ = u.SetTicket(ctx, "tk")
-	waitUntil(t, "online", func() bool { return u.Status().State == Online })
-	src := buffer.NewWindow(100)
-	_ = u.Begin(ctx, Job{Create: wire.CreateRequest{ID: "rec-5", Mode: wire.Buffered}, Src: src})
-	for i := uint64(0); i < 3; i++ {
-		_ = src.Append(seg(i))
-	}
-	waitUntil(t, "3 held", func() bool { n, _, _ := f.holds("rec-5"); return n == 3 })
+	u, ctx, _ := recording(t, f, "rec-5", 100, 3)
 	lost := wire.Outage{Seq: 2, From: time.Now().Add(-time.Second), To: time.Now(), Reason: "camera lost"}
 	if err := u.StopWith(ctx, "rec-5", 3, []wire.Outage{lost}); err != nil {
 		t.Fatal(err)
