@@ -156,7 +156,7 @@ func (s *Server) open() error {
 	if s.api, err = httpapi.New(httpapi.Config{ServerID: cfg.ServerID, RoomID: cfg.RoomID, BootID: s.bootID}, httpapi.Deps{
 		Store: s.store, Auth: s.auth, Settings: s.settings, Audit: s.trail, Pair: s.pair, Log: s.log,
 		Evidence: s.uploads.Queue, Finalized: s.uploads.Finalized, SettingsChanged: s.uploads.SettingsChanged,
-		Live: s.live,
+		Live: s.live, Watching: s.live.Watching,
 	}); err != nil {
 		return err
 	}

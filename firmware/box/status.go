@@ -26,6 +26,10 @@ type ServerStatus struct {
 	Green      bool   `json:"green"`
 	NeedsLogin bool   `json:"needs_login,omitempty"`
 	LastError  string `json:"last_error,omitempty"`
+	// Viewers is how many browsers watch the livestream from this server
+	// (its icon then says "viewing from this server" where the mode's
+	// table has that state).
+	Viewers int `json:"viewers"`
 	// Acked is how many segments of the current interview this server
 	// holds durably.
 	Acked uint64 `json:"acked"`
@@ -63,17 +67,18 @@ func (b *Box) publish(st *loopState) {
 	green := 0
 	for i, u := range b.uplinks {
 		us := u.Status()
+		state := us.State
 		ss := ServerStatus{
-			Name: us.Name, Addr: b.cfg.Servers()[i].Addr, State: us.State.String(),
-			Icon: Icon(b.cfg.Mode, us.State, false), Green: Green(us.State),
-			NeedsLogin: us.NeedsLogin, LastError: us.LastError,
+			Name: us.Name, Addr: b.cfg.Servers()[i].Addr,
+			NeedsLogin: us.NeedsLogin, LastError: us.LastError, Viewers: us.Viewers,
 		}
 		if st.cur != nil {
 			ss.Acked = us.Recordings[st.cur.create.ID].Acked
-			if us.State == uplink.Online && us.Recordings[st.cur.create.ID].Created {
-				ss.State = uplink.Recording.String()
+			if state == uplink.Online && us.Recordings[st.cur.create.ID].Created {
+				state = uplink.Recording
 			}
 		}
+		ss.State, ss.Icon, ss.Green = state.String(), Icon(b.cfg.Mode, state, us.Viewers > 0), Green(state)
 		connected[i] = ss.Green
 		if ss.Green {
 			green++

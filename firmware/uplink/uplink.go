@@ -87,6 +87,9 @@ type Status struct {
 	LastError  string    `json:"last_error,omitempty"`
 	BootID     string    `json:"boot_id,omitempty"`
 	Since      time.Time `json:"since"`
+	// Viewers is how many browsers watched the livestream from this
+	// server at its last health check (0 while it is not reachable).
+	Viewers int `json:"viewers,omitempty"`
 	// Per recording: how far this server holds it, and whether it is
 	// finalized there.
 	Recordings map[string]JobStatus `json:"recordings,omitempty"`
@@ -237,6 +240,7 @@ type runner struct {
 	needsLogin bool
 	bootID     string
 	lastErr    string
+	viewers    int // from the last health check
 	done       map[string]bool
 }
 
@@ -319,9 +323,11 @@ func (r *runner) checkHealth(ctx context.Context) bool {
 	h, err := r.client.Health(cctx)
 	cancel()
 	if err != nil {
+		r.viewers = 0
 		r.failed("health", err)
 		return false
 	}
+	r.viewers = h.Viewers
 	if h.BootID != r.bootID {
 		if r.bootID != "" {
 			r.log.Info("uplink: server restarted", "boot_id", h.BootID)
@@ -622,6 +628,10 @@ func (r *runner) publish() {
 	r.status.NeedsLogin = r.needsLogin
 	r.status.LastError = r.lastErr
 	r.status.BootID = r.bootID
+	r.status.Viewers = r.viewers
+	if r.state == Offline || r.state == Connecting {
+		r.status.Viewers = 0
+	}
 	r.status.Recordings = recs
 	r.status.Done = mapsBool(r.done)
 }

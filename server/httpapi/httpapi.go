@@ -63,6 +63,9 @@ type Deps struct {
 	// SettingsChanged, when not nil, is told the new settings after each
 	// change has been made and audited.
 	SettingsChanged func(settings.Settings)
+	// Watching, when not nil, says how many viewers watch the livestream
+	// from this server now; the health reply carries it to the box.
+	Watching func(context.Context) (int, error)
 	// Live, when not nil, is handed each segment once it is durably
 	// stored, and told when a recording ends (the livestream).
 	Live Live
@@ -89,6 +92,7 @@ type API struct {
 	mux      *http.ServeMux
 
 	live            Live
+	watching        func(context.Context) (int, error)
 	evidence        func() *evidence.Queue
 	finalized       func(id string)
 	settingsChanged func(settings.Settings)
@@ -114,7 +118,8 @@ func New(cfg Config, deps Deps) (*API, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{cfg: cfg, store: deps.Store, auth: deps.Auth, settings: deps.Settings, trail: deps.Audit, pair: deps.Pair,
-		log: deps.Log, mux: http.NewServeMux(), evidence: deps.Evidence, finalized: deps.Finalized, settingsChanged: deps.SettingsChanged, live: deps.Live}
+		log: deps.Log, mux: http.NewServeMux(), evidence: deps.Evidence, finalized: deps.Finalized, settingsChanged: deps.SettingsChanged, live: deps.Live,
+		watching: deps.Watching}
 	if a.evidence == nil {
 		a.evidence = func() *evidence.Queue { return nil }
 	}
@@ -390,8 +395,19 @@ func remoteHost(r *http.Request) string {
 }
 
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, wire.Health{ServerID: a.cfg.ServerID, RoomID: a.cfg.RoomID, BootID: a.cfg.BootID, Time: a.cfg.Now().UTC(),
-		FIPS: fips140.Enabled(), SettingsFingerprint: settings.Fingerprint(a.settings.Get())})
+	h := wire.Health{ServerID: a.cfg.ServerID, RoomID: a.cfg.RoomID, BootID: a.cfg.BootID, Time: a.cfg.Now().UTC(),
+		FIPS: fips140.Enabled(), SettingsFingerprint: settings.Fingerprint(a.settings.Get())}
+	if a.watching != nil {
+		// A busy hub must not make the health check late: the box takes
+		// a late answer for a server that is gone.
+		ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
+		n, err := a.watching(ctx)
+		cancel()
+		if err == nil {
+			h.Viewers = n
+		}
+	}
+	writeJSON(w, http.StatusOK, h)
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) {

@@ -522,6 +522,23 @@ func (s ViewerState) String() string {
 // MarshalText writes the state by name in JSON.
 func (s ViewerState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// Watching is how many viewers are connected to a stream now (waiting
+// for its next IDR or playing): what the box shows as "viewing from this
+// server" on the server's icon.
+func (h *Hub) Watching(ctx context.Context) (int, error) {
+	n := 0
+	err := h.do(ctx, func() {
+		for _, st := range h.streams {
+			for _, v := range st.viewers {
+				if v.state() != ViewerConnecting {
+					n++
+				}
+			}
+		}
+	})
+	return n, err
+}
+
 // Status reports the live streams, sorted by ID.
 func (h *Hub) Status(ctx context.Context) (Status, error) {
 	var s Status

@@ -107,6 +107,9 @@ type Health struct {
 	// the two servers of the room (settings.Fingerprint): equal
 	// fingerprints mean no blocking or non-blocking difference.
 	SettingsFingerprint string `json:"settings_fingerprint"`
+	// Viewers is how many browsers watch the livestream from this server
+	// now: the box's icon for the server says "viewing from this server".
+	Viewers int `json:"viewers"`
 }
 
 // LoginRequest is the body of POST /api/v1/login.
