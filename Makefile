@@ -37,9 +37,12 @@ bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, .
 demo: build ## run a whole room here: two servers and a box on a test pattern
 	./scripts/demo
 
-.PHONY: image vm-test
+.PHONY: image vm-test update-bundle
 image: ## build the appliance disk image (Debian 12 via mmdebstrap) into out/image/ (root)
 	./image/build
+
+update-bundle: ## sign an update bundle of out/image/rootfs.img into out/update/source (UPDATE_ROOTFS, UPDATE_BOARD, UPDATE_VERSION, UPDATE_KEY)
+	./scripts/update-bundle
 
 vm-test: image ## boot the image under QEMU and run the VM scenarios (root; TCG, ~15 min)
 	./scripts/vm-test
