@@ -1,0 +1,12 @@
+// Package updater is the box's remote-update agent: it checks the update
+// source from the box's config, only inside the room's maintenance window
+// and never during an interview, downloads and verifies a newer signed
+// bundle (package update), and installs it and reboots only when no
+// interview runs and nothing is owed to a server. The installer (systemd-
+// sysupdate or RAUC on the box) is behind the Installer interface; a fake
+// is in updatertest.
+//
+// The decisions are one pure function, Machine.Next, tested as a table;
+// Agent runs it, owns the machine, and publishes a Status the box shows
+// (and whose Updating drives the LEDs' update pattern).
+package updater
