@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -83,6 +84,12 @@ type Status struct {
 	Current   string    `json:"current"`
 	Offered   string    `json:"offered,omitempty"` // the newer version the source offers
 	CheckedAt time.Time `json:"checked_at,omitzero"`
+	// Last is the outcome of the last update the box rebooted into, if
+	// it took ("updated to 1.4.0"); a rollback shows as failed.
+	Last string `json:"last,omitempty"`
+	// Bad lists versions that did not come up and are not installed
+	// again.
+	Bad []string `json:"bad,omitempty"`
 }
 
 // Updating reports whether the box is writing or switching slots: the
@@ -103,6 +110,8 @@ type Agent struct {
 	staged   string
 	manifest update.Manifest
 	checked  time.Time
+	bad      []string // versions that did not come up
+	note     string   // the outcome of the last update, for the status
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -169,6 +178,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 		}
 	}
 	a := &Agent{cfg: cfg, deps: deps, source: u}
+	if err := a.afterBoot(); err != nil {
+		return nil, err
+	}
 	a.publish()
 	return a, nil
 }
@@ -181,13 +193,14 @@ func (a *Agent) Status() Status {
 }
 
 func (a *Agent) publish() {
-	s := Status{State: a.m.State.String(), Reason: a.m.Reason, Current: a.cfg.Current, CheckedAt: a.checked}
+	s := Status{State: a.m.State.String(), Reason: a.m.Reason, Current: a.cfg.Current, CheckedAt: a.checked, Last: a.note}
 	if a.m.State == Waiting {
 		s.Reason = a.m.Pending.String() + " waits: " + a.m.Reason
 	}
 	if a.offer != nil {
 		s.Offered = a.offer.Version
 	}
+	s.Bad = slices.Clone(a.bad)
 	a.mu.Lock()
 	a.status = s
 	a.mu.Unlock()
@@ -290,8 +303,17 @@ func (a *Agent) do(ctx context.Context, act Action) Event {
 			err = fmt.Errorf("install %s: %w", a.manifest.Version, err)
 		}
 	case Reboot:
-		if err = a.deps.Installer.Reboot(ctx); err != nil {
+		// Recorded first: after the reboot, the version the box runs
+		// says whether the update took or the boot loader went back.
+		if err = a.attempt(a.manifest.Version); err != nil {
+			err = fmt.Errorf("record the reboot into %s: %w", a.manifest.Version, err)
+		} else if err = a.deps.Installer.Reboot(ctx); err != nil {
 			err = fmt.Errorf("reboot into %s: %w", a.manifest.Version, err)
+			// No reboot, so no attempt: the next start must not take
+			// the version for one that did not come up.
+			if cerr := a.attempt(""); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 		} else {
 			kind = Tick // the box goes down; nothing more happens here
 		}
@@ -341,6 +363,10 @@ func (a *Agent) check(ctx context.Context) (bool, error) {
 	c, err := update.CompareVersions(ix.Version, a.cfg.Current)
 	if err != nil || c <= 0 {
 		return false, err
+	}
+	if slices.Contains(a.bad, ix.Version) {
+		a.deps.Log.Warn("updater: the source offers a version that did not come up before; waiting for a newer one", "version", ix.Version)
+		return false, nil
 	}
 	a.offer = &ix
 	return true, nil

@@ -145,6 +145,14 @@ func newRig(t *testing.T, start time.Time) *rig {
 	t.Helper()
 	r := &rig{clock: &clock{now: start}, src: newSource(t), installer: &updatertest.Installer{}, stage: t.TempDir()}
 	r.room = &room{settings: settings.Settings{Maintenance: []settings.Window{{Start: 2 * 60, Length: settings.Duration(2 * time.Hour)}}}}
+	r.restart(t, "1.3.0")
+	return r
+}
+
+// restart makes a new agent on the same stage folder, as the daemon does
+// after a reboot, running version current.
+func (r *rig) restart(t *testing.T, current string) {
+	t.Helper()
 	trust, err := update.NewTrust(&r.src.releaseK.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +162,7 @@ func newRig(t *testing.T, start time.Time) *rig {
 		t.Fatal(err)
 	}
 	r.agent, err = New(Config{
-		Source: r.src.srv.URL + "/updates", Board: "rpi4-64", Current: "1.3.0",
+		Source: r.src.srv.URL + "/updates", Board: "rpi4-64", Current: current,
 		Interval: time.Hour, StageDir: r.stage, Trust: trust,
 	}, Deps{
 		Now: r.clock.Now, Window: r.room.window, Hold: r.room.hold, Installer: r.installer,
@@ -163,7 +171,6 @@ func newRig(t *testing.T, start time.Time) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return r
 }
 
 func (r *rig) step(t *testing.T) Status {
@@ -326,5 +333,63 @@ func TestNewRefusesAPlainHTTPSource(t *testing.T) {
 		Deps{Window: func(context.Context, time.Time) (bool, error) { return true, nil }, Hold: func() Hold { return Hold{} }, Installer: &updatertest.Installer{}})
 	if err == nil || !strings.Contains(err.Error(), "https") {
 		t.Fatalf("New with http: %v", err)
+	}
+}
+
+func TestAfterTheRebootTheAgentKnowsWhetherTheUpdateTook(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	r.clock.Advance(3 * time.Minute)
+	r.restart(t, "1.4.0") // the new slot came up
+	s := r.agent.Status()
+	if s.State != Idle.String() || s.Last != "updated to 1.4.0" || len(s.Bad) != 0 {
+		t.Fatalf("after a good update: %+v", s)
+	}
+	want(t, r.step(t), Idle, "")
+	if inst, _ := r.installer.Calls(); len(inst) != 1 {
+		t.Errorf("installed again: %v", inst)
+	}
+}
+
+func TestARolledBackVersionIsNotInstalledAgain(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	r.clock.Advance(4 * time.Minute)
+	r.restart(t, "1.3.0") // the boot loader went back to the old slot
+	s := r.agent.Status()
+	want(t, s, Failed, "1.4.0 did not come up; the box went back to 1.3.0 (4m0s after the reboot into it)")
+	if len(s.Bad) != 1 || s.Bad[0] != "1.4.0" {
+		t.Fatalf("bad versions %v", s.Bad)
+	}
+	// At the next check the source still offers 1.4.0: not again.
+	downloads := r.src.bundles.Load()
+	r.clock.Set(night.AddDate(0, 0, 1))
+	want(t, r.step(t), Idle, "")
+	if r.src.bundles.Load() != downloads {
+		t.Fatal("the version that did not come up was downloaded again")
+	}
+	// It is remembered across another restart.
+	r.restart(t, "1.3.0")
+	if s := r.agent.Status(); len(s.Bad) != 1 || s.State != Idle.String() {
+		t.Fatalf("after another restart: %+v", s)
+	}
+	// A fixed, newer version is installed.
+	r.src.publish(t, r.src.releaseK, "1.4.1", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	if inst, boots := r.installer.Calls(); len(inst) != 2 || inst[1] != "1.4.1" || boots != 2 {
+		t.Fatalf("installed %v, rebooted %d", inst, boots)
+	}
+}
+
+func TestAFailedRebootIsNotTakenForARollback(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	r.installer.FailReboot = errors.New("systemctl: access denied")
+	want(t, r.step(t), Failed, "reboot into 1.4.0: systemctl: access denied")
+	r.restart(t, "1.3.0")
+	if s := r.agent.Status(); s.State != Idle.String() || len(s.Bad) != 0 {
+		t.Fatalf("after a reboot that never happened: %+v", s)
 	}
 }
