@@ -25,7 +25,7 @@ type rig struct {
 	order    []string
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t testing.TB) *rig {
 	t.Helper()
 	key, err := GenerateKey()
 	if err != nil {
@@ -63,7 +63,7 @@ type entry struct {
 
 // assemble writes entries as a bundle, with no checks: tests make broken
 // bundles with it.
-func assemble(t *testing.T, entries ...entry) []byte {
+func assemble(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -81,7 +81,7 @@ func assemble(t *testing.T, entries ...entry) []byte {
 	return buf.Bytes()
 }
 
-func mustJSON(t *testing.T, v any) []byte {
+func mustJSON(t testing.TB, v any) []byte {
 	t.Helper()
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
@@ -90,7 +90,7 @@ func mustJSON(t *testing.T, v any) []byte {
 	return b
 }
 
-func mustSign(t *testing.T, key *ecdsa.PrivateKey, raw []byte) []byte {
+func mustSign(t testing.TB, key *ecdsa.PrivateKey, raw []byte) []byte {
 	t.Helper()
 	sig, err := Sign(key, raw)
 	if err != nil {
@@ -100,7 +100,9 @@ func mustSign(t *testing.T, key *ecdsa.PrivateKey, raw []byte) []byte {
 }
 
 // bundle signs m with key and puts the rig's payloads after it.
-func (r *rig) bundle(t *testing.T, key *ecdsa.PrivateKey, m Manifest) []byte {
+func (r *rig) bundleTB(t testing.TB, m Manifest) []byte { return r.bundle(t, r.key, m) }
+
+func (r *rig) bundle(t testing.TB, key *ecdsa.PrivateKey, m Manifest) []byte {
 	raw := mustJSON(t, m)
 	es := []entry{{ManifestName, raw}, {SignatureName, mustSign(t, key, raw)}}
 	for _, name := range r.order {
