@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 FUZZTIME ?= 10s
-CMDS := ./firmware/cmd/twincap-box ./firmware/cmd/twincapctl ./server/cmd/twincap-server
+CMDS := ./firmware/cmd/twincap-box ./firmware/cmd/twincapctl ./firmware/cmd/twincap-bundle ./server/cmd/twincap-server
 
 .PHONY: help setup build test check unit fuzz bench lint demo e2e clean
 
@@ -13,7 +13,7 @@ help: ## list the targets
 setup: ## install what building and testing need (apt packages; run as root)
 	./scripts/setup
 
-build: ## build the box daemon, its CLI and the room server into bin/
+build: ## build the box daemon, its CLI, the bundle tool and the room server into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(CMDS)
 
