@@ -224,6 +224,9 @@ func (a *Agent) Run(ctx context.Context) error {
 // action after the other, re-reading the facts between them (an interview
 // that starts during a download holds the install).
 func (a *Agent) Step(ctx context.Context) {
+	if (a.m.State == Idle || a.m.State == Failed) && a.deps.Now().Before(a.m.NextCheck) {
+		return // nothing to decide; the window costs a request to the servers
+	}
 	m, act := a.m.Next(Event{Kind: Tick}, a.facts(ctx), a.cfg.Interval)
 	for {
 		if m.State != a.m.State || m.Reason != a.m.Reason {

@@ -38,6 +38,7 @@ type room struct {
 	interview bool
 	owed      []string
 	settings  settings.Settings
+	asked     int // calls of window: each costs the box requests to the servers
 }
 
 func (r *room) hold() Hold {
@@ -55,6 +56,7 @@ func (r *room) set(interview bool, owed ...string) {
 func (r *room) window(_ context.Context, now time.Time) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.asked++
 	return r.settings.InMaintenance(now), nil
 }
 
@@ -311,6 +313,19 @@ func TestNothingNewerStaysIdle(t *testing.T) {
 	r := newRig(t, night)
 	r.src.publish(t, r.src.releaseK, "1.3.0", "rpi4-64")
 	want(t, r.step(t), Idle, "")
+	asked := r.room.asked
+	for range 10 {
+		r.clock.Advance(5 * time.Minute)
+		want(t, r.step(t), Idle, "")
+	}
+	if r.room.asked != asked || r.src.index.Load() != 1 {
+		t.Errorf("before the next check: %d window reads, %d index reads", r.room.asked-asked, r.src.index.Load())
+	}
+	r.clock.Advance(10 * time.Minute)
+	r.step(t)
+	if r.src.index.Load() != 2 {
+		t.Errorf("no check after the interval: %d index reads", r.src.index.Load())
+	}
 	if r.src.bundles.Load() != 0 || r.agent.Status().CheckedAt.IsZero() {
 		t.Errorf("downloaded %d bundles; checked at %s", r.src.bundles.Load(), r.agent.Status().CheckedAt)
 	}
