@@ -3,7 +3,7 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin
 FUZZTIME ?= 10s
-CMDS := ./firmware/cmd/twincap-box ./firmware/cmd/twincapctl ./server/cmd/twincap-server
+CMDS := ./firmware/cmd/twincap-box ./firmware/cmd/twincapctl ./firmware/cmd/twincap-bundle ./server/cmd/twincap-server
 
 .PHONY: help setup build test check unit fuzz bench lint demo e2e clean
 
@@ -13,7 +13,7 @@ help: ## list the targets
 setup: ## install what building and testing need (apt packages; run as root)
 	./scripts/setup
 
-build: ## build the box daemon, its CLI and the room server into bin/
+build: ## build the box daemon, its CLI, the bundle tool and the room server into bin/
 	@mkdir -p $(BIN)
 	$(GO) build -o $(BIN)/ $(CMDS)
 
@@ -37,9 +37,12 @@ bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, .
 demo: build ## run a whole room here: two servers and a box on a test pattern
 	./scripts/demo
 
-.PHONY: image vm-test
+.PHONY: image vm-test update-bundle
 image: ## build the appliance disk image (Debian 12 via mmdebstrap) into out/image/ (root)
 	./image/build
+
+update-bundle: ## sign an update bundle of out/image/rootfs.img into out/update/source (UPDATE_ROOTFS, UPDATE_BOARD, UPDATE_VERSION, UPDATE_KEY)
+	./scripts/update-bundle
 
 vm-test: image ## boot the image under QEMU and run the VM scenarios (root; TCG, ~15 min)
 	./scripts/vm-test

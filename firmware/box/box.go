@@ -26,6 +26,7 @@ import (
 	"twincap/firmware/journal"
 	"twincap/firmware/policy"
 	"twincap/firmware/roomclient"
+	"twincap/firmware/updater"
 	"twincap/firmware/uplink"
 	"twincap/server/wire"
 )
@@ -74,6 +75,9 @@ type Deps struct {
 	// Progress receives the box's heartbeats for its watchdog; nil
 	// probes are not fed.
 	Progress Progress
+	// Update reads the remote-update agent's status for the box's status
+	// and LEDs; nil when updates are off.
+	Update func() updater.Status
 }
 
 // Probe is one of the watchdog's health probes (watchdog.Probe): the box

@@ -10,6 +10,7 @@ import (
 	"twincap/drivers/camera/reconnect"
 	"twincap/drivers/leds"
 	"twincap/encoder"
+	"twincap/firmware/updater"
 	"twincap/server/wire"
 )
 
@@ -26,6 +27,10 @@ func TestLEDsFollowTheStatus(t *testing.T) {
 			leds.BoxState{Power: true, Recording: true}},
 		{"stopping still records", Status{Phase: "stopping", Mode: wire.Buffered, Servers: servers},
 			leds.BoxState{Power: true, Recording: true, Buffered: true}},
+		{"installing an update", Status{Phase: "idle", Mode: wire.Buffered, Servers: servers, Update: &updater.Status{State: "installing"}},
+			leds.BoxState{Power: true, Ready: true, Updating: true, Buffered: true}},
+		{"an update waits: not updating", Status{Phase: "idle", Mode: wire.Buffered, Servers: servers, Update: &updater.Status{State: "waiting"}},
+			leds.BoxState{Power: true, Ready: true, Buffered: true}},
 		{"shutting down", Status{Phase: "shutting down", Mode: wire.Buffered, Servers: servers, Fault: leds.FaultServers},
 			leds.BoxState{Power: true, ShuttingDown: true, Buffered: true, Fault: leds.FaultServers}},
 	}

@@ -13,6 +13,7 @@ import (
 	"twincap/drivers/leds"
 	"twincap/firmware/policy"
 	"twincap/firmware/roomclient"
+	"twincap/firmware/updater"
 	"twincap/firmware/uplink"
 	"twincap/server/wire"
 )
@@ -58,6 +59,9 @@ type Status struct {
 	// Mismatch is how the two servers' settings compared before the last
 	// start (nil before any, and in a room with one server).
 	Mismatch *Mismatch `json:"mismatch,omitempty"`
+	// Update is the remote-update agent's state (nil when updates are
+	// off).
+	Update *updater.Status `json:"update,omitempty"`
 }
 
 func (b *Box) publish(st *loopState) {
@@ -114,6 +118,10 @@ func (b *Box) publish(st *loopState) {
 		s.Fault = leds.FaultServers
 	}
 	sort.Strings(s.Owed)
+	if b.deps.Update != nil {
+		u := b.deps.Update()
+		s.Update = &u
+	}
 	b.mu.Lock()
 	s.User = b.sess.user
 	b.status = s
@@ -141,6 +149,7 @@ func LEDs(s Status) leds.BoxState {
 		Ready:        s.Phase == Idle.String(),
 		Recording:    s.Phase == Recording.String() || s.Phase == Stopping.String(),
 		ShuttingDown: s.Phase == ShuttingDown.String(),
+		Updating:     s.Update != nil && s.Update.Updating(),
 		Fault:        s.Fault,
 		Buffered:     s.Mode == wire.Buffered,
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"twincap/encoder"
 	"twincap/firmware/policy"
 	"twincap/firmware/roomclient"
+	"twincap/firmware/update"
 	"twincap/server/wire"
 )
 
@@ -85,7 +87,31 @@ type Config struct {
 	// Watchdog is the hardware watchdog, petted only while the box is
 	// healthy.
 	Watchdog Watchdog `toml:"watchdog"`
+	// Update is where remote updates come from; an empty source turns
+	// them off.
+	Update Update `toml:"update"`
 }
+
+// Update configures remote updates (package updater).
+type Update struct {
+	// Source is the HTTPS folder that serves index.json and the signed
+	// bundles; "" turns remote updates off.
+	Source string `toml:"source"`
+	// CAFile is the CA the source's certificate is checked against; ""
+	// means the system's roots.
+	CAFile string `toml:"ca_file"`
+	// PublicKeys are PEM files of the keys bundles must be signed with
+	// (more than one while a key is rotated).
+	PublicKeys    []string `toml:"public_keys"`
+	CheckInterval Duration `toml:"check_interval"`
+	// Board is this box's board; a bundle for another is refused.
+	Board string `toml:"board"`
+	// StageDir holds a downloaded bundle until it is installed.
+	StageDir string `toml:"stage_dir"`
+}
+
+// Enabled reports whether remote updates are configured.
+func (u Update) Enabled() bool { return u.Source != "" }
 
 // LEDs says how the box's status LEDs are driven and what each is called:
 // a kernel LED class device name (driver "class") or a GPIO line name
@@ -138,6 +164,7 @@ func Default() Config {
 		Drain:           Duration{5 * time.Second},
 		LEDs:            LEDs{Driver: "none", ClassRoot: "/sys/class/leds"},
 		Watchdog:        Watchdog{Timeout: Duration{30 * time.Second}},
+		Update:          Update{CheckInterval: Duration{time.Hour}, StageDir: "update"},
 	}
 }
 
@@ -187,6 +214,7 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 		"BOX_ID": &c.BoxID, "ROOM_ID": &c.RoomID, "PREFERRED": &c.Preferred.Addr, "REDUNDANT": &c.Redundant.Addr,
 		"CA_FILE": &c.CAFile, "JOURNAL_DIR": &c.JournalDir, "CONTROL": &c.Control, "CAMERA": &c.Camera,
 		"MICROPHONE": &c.Microphone, "PRESET": &c.Video.Preset,
+		"UPDATE_SOURCE": &c.Update.Source, "UPDATE_BOARD": &c.Update.Board,
 	}
 	for k, p := range str {
 		if v, ok := env("TWINCAP_BOX_" + k); ok {
@@ -283,6 +311,7 @@ func (c Config) Validate() error {
 	if c.Drain.Duration < 0 || c.Drain.Duration > time.Minute {
 		bad("shutdown_drain %s: want 0 to 1m (it must fit in the service's stop timeout)", c.Drain.Duration)
 	}
+	errs = append(errs, c.Update.problems()...)
 	if len(errs) > 0 {
 		return fmt.Errorf("%w: %s", ErrInvalid, strings.Join(errs, "; "))
 	}
@@ -317,4 +346,34 @@ func (c Config) Encoder() encoder.Config {
 		Bitrate: c.Video.Bitrate, Preset: c.Video.Preset,
 		SegmentDuration: c.SegmentDuration.Duration, AudioBitrate: c.AudioBitrate,
 	}
+}
+
+// problems lists what is wrong with the update settings; nothing is
+// required while remote updates are off.
+func (u Update) problems() []string {
+	if !u.Enabled() {
+		return nil
+	}
+	var errs []string
+	if s, err := url.Parse(u.Source); err != nil || s.Scheme != "https" || s.Host == "" || s.User != nil {
+		errs = append(errs, fmt.Sprintf("update.source %q: want an https:// URL without credentials", u.Source))
+	}
+	if len(u.PublicKeys) == 0 {
+		errs = append(errs, "update.public_keys is empty: bundles could not be verified")
+	}
+	for _, k := range u.PublicKeys {
+		if k == "" {
+			errs = append(errs, "update.public_keys has an empty file name")
+		}
+	}
+	if err := update.ValidBoard(u.Board); err != nil {
+		errs = append(errs, "update.board: "+err.Error())
+	}
+	if d := u.CheckInterval.Duration; d < time.Minute || d > 7*24*time.Hour {
+		errs = append(errs, fmt.Sprintf("update.check_interval %s: want 1m to 168h", d))
+	}
+	if u.StageDir == "" {
+		errs = append(errs, "update.stage_dir is empty")
+	}
+	return errs
 }

@@ -135,3 +135,48 @@ func TestLEDsNeedANameWithADriver(t *testing.T) {
 		t.Fatalf("Names = %v", n)
 	}
 }
+
+func TestUpdateSection(t *testing.T) {
+	doc := `
+[preferred]
+addr = "a:1"
+[update]
+source = "https://updates.example/twincap/rpi4-64/"
+ca_file = "/etc/twincap/update-ca.pem"
+public_keys = ["/etc/twincap/release.pub", "/etc/twincap/release-next.pub"]
+check_interval = "30m"
+board = "rpi4-64"
+`
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	u := c.Update
+	if !u.Enabled() || u.CheckInterval.Duration != 30*time.Minute || len(u.PublicKeys) != 2 || u.StageDir != "update" || u.CAFile == "" {
+		t.Fatalf("update %+v", u)
+	}
+	// Off by default, and then nothing else is required.
+	d := Default()
+	d.Preferred.Addr = "a:1"
+	if d.Update.Enabled() || d.Validate() != nil || d.Update.CheckInterval.Duration != time.Hour {
+		t.Fatalf("default update %+v: %v", d.Update, d.Validate())
+	}
+	bad := c
+	bad.Update = Update{Source: "http://user:pw@updates.example/", Board: "RPi 4", CheckInterval: Duration{time.Second}, PublicKeys: nil}
+	err = bad.Validate()
+	for _, want := range []string{"update.source", "update.public_keys is empty", "update.board", "update.check_interval 1s", "update.stage_dir is empty"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %q", err, want)
+		}
+	}
+	if _, err := Parse([]byte("[update]\nsorce = \"https://x/\"")); err == nil || !strings.Contains(err.Error(), "update.sorce") {
+		t.Errorf("unknown update key: %v", err)
+	}
+	env := map[string]string{"TWINCAP_BOX_PREFERRED": "a:1", "TWINCAP_BOX_UPDATE_SOURCE": "ftp://x/"}
+	if _, err := Load("", func(k string) (string, bool) { v, ok := env[k]; return v, ok }); err == nil || !strings.Contains(err.Error(), "update.source") {
+		t.Errorf("bad update source in env: %v", err)
+	}
+}

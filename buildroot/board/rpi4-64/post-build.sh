@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Post-build script of the Raspberry Pi 4 board (BR2_ROOTFS_POST_BUILD_SCRIPT):
+# fills in the shared box.toml (image/rootfs/etc/twincap/box.toml, laid
+# by the rootfs overlay) the way image/build does for QEMU, adds the
+# update section, and enables the units.
+#
+# Settings (environment of the buildroot make):
+#   TWINCAP_PREFERRED    preferred server (twincap-preferred:0: a name the site's DNS gives)
+#   TWINCAP_REDUNDANT    redundant server (twincap-redundant:0)
+#   TWINCAP_CAMERA       V4L2 device (/dev/video0: a USB camera)
+#   TWINCAP_MICROPHONE   ALSA device (default)
+#   TWINCAP_UPDATE_SOURCE  HTTPS update source; empty: remote updates off
+#   TWINCAP_UPDATE_KEYS    PEM file of the release public key(s); required with a source
+#   TWINCAP_UPDATE_CA      the source's CA (PEM); empty: the system's roots
+set -euo pipefail
+target=$1
+board=rpi4-64
+preferred=${TWINCAP_PREFERRED:-twincap-preferred:0}
+redundant=${TWINCAP_REDUNDANT:-twincap-redundant:0}
+camera=${TWINCAP_CAMERA:-/dev/video0}
+microphone=${TWINCAP_MICROPHONE:-default}
+fail() { echo "twincap post-build: $*" >&2; exit 1; }
+
+toml="$target/etc/twincap/box.toml"
+[ -f "$toml" ] || fail "$toml missing: is image/rootfs in BR2_ROOTFS_OVERLAY?"
+sed -i -e "s|@PREFERRED@|$preferred|" -e "s|@REDUNDANT@|$redundant|" \
+  -e "s|@CAMERA@|$camera|" -e "s|@MICROPHONE@|$microphone|" "$toml"
+if grep -n '@[A-Z]*@' "$toml"; then
+  fail "box.toml: a placeholder is left"
+fi
+
+if [ -n "${TWINCAP_UPDATE_SOURCE:-}" ]; then
+  [ -f "${TWINCAP_UPDATE_KEYS:-}" ] || fail "TWINCAP_UPDATE_SOURCE is set but TWINCAP_UPDATE_KEYS is not a file"
+  install -D -m 0644 "$TWINCAP_UPDATE_KEYS" "$target/etc/twincap/update-keys.pem"
+  ca=""
+  if [ -n "${TWINCAP_UPDATE_CA:-}" ]; then
+    install -D -m 0644 "$TWINCAP_UPDATE_CA" "$target/etc/twincap/update-ca.pem"
+    ca='ca_file = "/etc/twincap/update-ca.pem"'
+  fi
+  grep -q '^\[update\]' "$toml" || cat >> "$toml" <<TOML
+
+[update]
+source = "$TWINCAP_UPDATE_SOURCE"
+$ca
+public_keys = ["/etc/twincap/update-keys.pem"]
+board = "$board"
+TOML
+fi
+
+wants="$target/etc/systemd/system/multi-user.target.wants"
+mkdir -p "$wants" "$target/etc/systemd/system/local-fs.target.wants"
+ln -sf ../twincap-box.service "$wants/twincap-box.service"
+ln -sf ../var-lib-twincap.mount "$target/etc/systemd/system/local-fs.target.wants/var-lib-twincap.mount"
+mkdir -p "$target/var/lib/twincap"

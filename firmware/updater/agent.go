@@ -1,0 +1,433 @@
+package updater
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"twincap/firmware/update"
+	"twincap/internal/durable"
+)
+
+// Installer puts a verified bundle on the box. The real one hands it to
+// systemd-sysupdate or RAUC; it must write only the slot that is not
+// running (through update.Verifier.Install, which checks every payload
+// again as it is written) and mark it to be tried once at the next boot.
+type Installer interface {
+	// Install writes the bundle at path, whose signed manifest is m, to
+	// the other slot.
+	Install(ctx context.Context, path string, m update.Manifest) error
+	// Reboot restarts the box into the slot Install wrote.
+	Reboot(ctx context.Context) error
+}
+
+// Hold is what the box owes: the agent installs and reboots only when
+// both are empty.
+type Hold struct {
+	Interview bool     // an interview is running
+	Owed      []string // recordings not yet held whole by every server
+}
+
+// Config is the agent's share of the box config.
+type Config struct {
+	// Source is the HTTPS folder serving index.json and the bundles.
+	Source string
+	// Board is the box's board; bundles for another are refused.
+	Board string
+	// Current is the version the box runs.
+	Current string
+	// Interval is the time between checks.
+	Interval time.Duration
+	// Poll is how often Run re-evaluates (default 30 s): how soon a
+	// waiting update notices that the interview ended.
+	Poll time.Duration
+	// StageDir holds a downloaded bundle until it is installed.
+	StageDir string
+	// MaxSize caps a bundle's size (default 4 GiB).
+	MaxSize int64
+	Trust   *update.Trust
+}
+
+// Deps are what the agent needs from the box.
+type Deps struct {
+	Now func() time.Time
+	// Window reports whether now is inside the room's maintenance window
+	// (the servers' settings).
+	Window func(ctx context.Context, now time.Time) (bool, error)
+	// Hold reports what the box owes right now.
+	Hold      func() Hold
+	Installer Installer
+	// HTTP fetches from the source; NewHTTPClient makes one with the
+	// config's CA file.
+	HTTP *http.Client
+	Log  *slog.Logger
+}
+
+// Status is what the box shows of the agent.
+type Status struct {
+	State     string    `json:"state"`
+	Reason    string    `json:"reason,omitempty"`
+	Current   string    `json:"current"`
+	Offered   string    `json:"offered,omitempty"` // the newer version the source offers
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+	// Last is the outcome of the last update the box rebooted into, if
+	// it took ("updated to 1.4.0"); a rollback shows as failed.
+	Last string `json:"last,omitempty"`
+	// Bad lists versions that did not come up and are not installed
+	// again.
+	Bad []string `json:"bad,omitempty"`
+}
+
+// Updating reports whether the box is writing or switching slots: the
+// LEDs' "updating: do not unplug".
+func (s Status) Updating() bool {
+	return s.State == Installing.String() || s.State == Rebooting.String()
+}
+
+// Agent runs the machine.
+type Agent struct {
+	cfg    Config
+	deps   Deps
+	source *url.URL
+
+	// Owned by the goroutine that calls Step (Run).
+	m        Machine
+	offer    *update.Index
+	staged   string
+	manifest update.Manifest
+	checked  time.Time
+	bad      []string // versions that did not come up
+	note     string   // the outcome of the last update, for the status
+
+	mu     sync.Mutex // guards status
+	status Status
+}
+
+// NewHTTPClient fetches over HTTPS, checking the source's certificate
+// against caFile if given (else the system's roots).
+func NewHTTPClient(caFile string) (*http.Client, error) {
+	conf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("updater: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("updater: %s holds no PEM certificate", caFile)
+		}
+		conf.RootCAs = pool
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = conf
+	return &http.Client{Transport: tr, Timeout: 30 * time.Minute}, nil
+}
+
+// New builds an agent; Run runs it.
+func New(cfg Config, deps Deps) (*Agent, error) {
+	u, err := url.Parse(cfg.Source)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("updater: source %q: want an https:// URL", cfg.Source)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	switch {
+	case cfg.Trust == nil:
+		return nil, errors.New("updater: no trusted keys")
+	case update.ValidBoard(cfg.Board) != nil:
+		return nil, fmt.Errorf("updater: %w", update.ValidBoard(cfg.Board))
+	case update.ValidVersion(cfg.Current) != nil:
+		return nil, fmt.Errorf("updater: running %w", update.ValidVersion(cfg.Current))
+	case cfg.Interval <= 0:
+		return nil, errors.New("updater: no check interval")
+	case cfg.StageDir == "":
+		return nil, errors.New("updater: no stage folder")
+	case deps.Window == nil || deps.Hold == nil || deps.Installer == nil:
+		return nil, errors.New("updater: Window, Hold and Installer are required")
+	}
+	if cfg.Poll <= 0 {
+		cfg.Poll = 30 * time.Second
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = 4 << 30
+	}
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	if deps.Log == nil {
+		deps.Log = slog.Default()
+	}
+	if deps.HTTP == nil {
+		if deps.HTTP, err = NewHTTPClient(""); err != nil {
+			return nil, err
+		}
+	}
+	a := &Agent{cfg: cfg, deps: deps, source: u}
+	if err := a.afterBoot(); err != nil {
+		return nil, err
+	}
+	a.publish()
+	return a, nil
+}
+
+// Status is the latest snapshot.
+func (a *Agent) Status() Status {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.status
+}
+
+func (a *Agent) publish() {
+	s := Status{State: a.m.State.String(), Reason: a.m.Reason, Current: a.cfg.Current, CheckedAt: a.checked, Last: a.note}
+	if a.m.State == Waiting {
+		s.Reason = a.m.Pending.String() + " waits: " + a.m.Reason
+	}
+	if a.offer != nil {
+		s.Offered = a.offer.Version
+	}
+	s.Bad = slices.Clone(a.bad)
+	a.mu.Lock()
+	a.status = s
+	a.mu.Unlock()
+}
+
+// Run steps the machine every Poll until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	t := time.NewTicker(a.cfg.Poll)
+	defer t.Stop()
+	for {
+		a.Step(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Step evaluates the machine once and carries out what it decides, one
+// action after the other, re-reading the facts between them (an interview
+// that starts during a download holds the install).
+func (a *Agent) Step(ctx context.Context) {
+	if (a.m.State == Idle || a.m.State == Failed) && a.deps.Now().Before(a.m.NextCheck) {
+		return // nothing to decide; the window costs a request to the servers
+	}
+	m, act := a.m.Next(Event{Kind: Tick}, a.facts(ctx), a.cfg.Interval)
+	for {
+		if m.State != a.m.State || m.Reason != a.m.Reason {
+			a.deps.Log.Info("updater: "+m.State.String(), "reason", m.Reason, "offered", a.offerVersion())
+		}
+		if m.State == Failed || m.State == Idle {
+			a.forget()
+		}
+		a.m = m
+		a.publish()
+		if act == None || ctx.Err() != nil {
+			return
+		}
+		ev := a.do(ctx, act)
+		if act == Reboot && ev.Kind != Error {
+			return // the box is going down in the Rebooting state
+		}
+		m, act = a.m.Next(ev, a.facts(ctx), a.cfg.Interval)
+	}
+}
+
+func (a *Agent) offerVersion() string {
+	if a.offer == nil {
+		return ""
+	}
+	return a.offer.Version
+}
+
+// forget drops an offer and its staged bundle.
+func (a *Agent) forget() {
+	if a.staged != "" {
+		if err := os.Remove(a.staged); err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.deps.Log.Warn("updater: remove staged bundle", "err", err)
+		}
+	}
+	a.offer, a.staged, a.manifest = nil, "", update.Manifest{}
+}
+
+func (a *Agent) facts(ctx context.Context) Facts {
+	now := a.deps.Now()
+	f := Facts{Now: now}
+	h := a.deps.Hold()
+	f.Interview, f.Owed = h.Interview, len(h.Owed)
+	in, err := a.deps.Window(ctx, now)
+	f.InWindow = in && err == nil
+	if err != nil {
+		f.WindowErr = err.Error()
+	}
+	return f
+}
+
+func (a *Agent) do(ctx context.Context, act Action) Event {
+	var err error
+	kind := Error
+	switch act {
+	case Check:
+		a.checked = a.deps.Now()
+		var newer bool
+		if newer, err = a.check(ctx); err == nil {
+			kind = NoUpdate
+			if newer {
+				kind = Offered
+			}
+		}
+	case Download:
+		if err = a.download(ctx); err == nil {
+			kind = Downloaded
+		}
+	case Verify:
+		if err = a.verify(); err == nil {
+			kind = Verified
+		}
+	case Install:
+		if err = a.deps.Installer.Install(ctx, a.staged, a.manifest); err == nil {
+			kind = Installed
+		} else {
+			err = fmt.Errorf("install %s: %w", a.manifest.Version, err)
+		}
+	case Reboot:
+		// Recorded first: after the reboot, the version the box runs
+		// says whether the update took or the boot loader went back.
+		if err = a.attempt(a.manifest.Version); err != nil {
+			err = fmt.Errorf("record the reboot into %s: %w", a.manifest.Version, err)
+		} else if err = a.deps.Installer.Reboot(ctx); err != nil {
+			err = fmt.Errorf("reboot into %s: %w", a.manifest.Version, err)
+			// No reboot, so no attempt: the next start must not take
+			// the version for one that did not come up.
+			if cerr := a.attempt(""); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
+		} else {
+			kind = Tick // the box goes down; nothing more happens here
+		}
+	}
+	return Event{Kind: kind, Err: err}
+}
+
+func (a *Agent) get(ctx context.Context, name string) (*http.Response, error) {
+	u := a.source.ResolveReference(&url.URL{Path: name})
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := a.deps.HTTP.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("source: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("source: %s: %s", u, resp.Status)
+	}
+	return resp, nil
+}
+
+// check reads the source's index; it reports whether it offers a newer
+// version for this board.
+func (a *Agent) check(ctx context.Context) (bool, error) {
+	resp, err := a.get(ctx, update.IndexName)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return false, fmt.Errorf("source: %s: %w", update.IndexName, err)
+	}
+	ix, err := update.ParseIndex(data)
+	if err != nil {
+		return false, err
+	}
+	if ix.Compatible != a.cfg.Board {
+		return false, fmt.Errorf("the source offers a bundle for %q, this box is %q", ix.Compatible, a.cfg.Board)
+	}
+	if ix.Size > a.cfg.MaxSize {
+		return false, fmt.Errorf("the source offers a bundle of %d bytes, more than %d", ix.Size, a.cfg.MaxSize)
+	}
+	c, err := update.CompareVersions(ix.Version, a.cfg.Current)
+	if err != nil || c <= 0 {
+		return false, err
+	}
+	if slices.Contains(a.bad, ix.Version) {
+		a.deps.Log.Warn("updater: the source offers a version that did not come up before; waiting for a newer one", "version", ix.Version)
+		return false, nil
+	}
+	a.offer = &ix
+	return true, nil
+}
+
+// download fetches the offered bundle into the stage folder, durably, and
+// checks it against the index (size and SHA-256: what the transfer may
+// have broken; the signature is checked next).
+func (a *Agent) download(ctx context.Context) error {
+	ix := *a.offer
+	if err := durable.MkdirAll(a.cfg.StageDir, 0o700); err != nil {
+		return err
+	}
+	resp, err := a.get(ctx, ix.Bundle)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	path := filepath.Join(a.cfg.StageDir, ix.Bundle)
+	err = durable.WriteFrom(path, 0o600, func(w io.Writer) error {
+		h := sha256.New()
+		n, err := io.Copy(io.MultiWriter(w, h), io.LimitReader(resp.Body, ix.Size+1))
+		switch {
+		case err != nil:
+			return err
+		case n != ix.Size:
+			return fmt.Errorf("got %d bytes, the index says %d", n, ix.Size)
+		case hex.EncodeToString(h.Sum(nil)) != ix.SHA256:
+			return errors.New("SHA-256 differs from the index")
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("download %s: %w", ix.Bundle, err)
+	}
+	a.staged = path
+	return nil
+}
+
+// verify checks the staged bundle as the installer will: signature,
+// board, payloads; and that its signed version is the one offered and
+// newer than the running one (an old signed bundle is not a way back).
+func (a *Agent) verify() error {
+	f, err := os.Open(a.staged)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := update.Verifier{Trust: a.cfg.Trust, Board: a.cfg.Board}.Verify(f)
+	if err != nil {
+		return fmt.Errorf("verify %s: %w", a.offer.Bundle, err)
+	}
+	if m.Version != a.offer.Version {
+		return fmt.Errorf("verify %s: it holds version %s, the index says %s", a.offer.Bundle, m.Version, a.offer.Version)
+	}
+	if c, _ := update.CompareVersions(m.Version, a.cfg.Current); c <= 0 {
+		return fmt.Errorf("verify %s: version %s is not newer than the running %s", a.offer.Bundle, m.Version, a.cfg.Current)
+	}
+	a.manifest = m
+	return nil
+}

@@ -1,0 +1,410 @@
+package updater
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/pem"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"twincap/firmware/update"
+	"twincap/firmware/updater/updatertest"
+	"twincap/server/settings"
+)
+
+// clock is moved by the test.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time)         { c.mu.Lock(); defer c.mu.Unlock(); c.now = t }
+func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// room stands for the box: what it owes, and the servers' settings.
+type room struct {
+	mu        sync.Mutex
+	interview bool
+	owed      []string
+	settings  settings.Settings
+	asked     int // calls of window: each costs the box requests to the servers
+}
+
+func (r *room) hold() Hold {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return Hold{Interview: r.interview, Owed: append([]string(nil), r.owed...)}
+}
+
+func (r *room) set(interview bool, owed ...string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.interview, r.owed = interview, owed
+}
+
+func (r *room) window(_ context.Context, now time.Time) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.asked++
+	return r.settings.InMaintenance(now), nil
+}
+
+// source is an HTTPS update source on loopback that counts what it is
+// asked for.
+type source struct {
+	srv      *httptest.Server
+	dir      string
+	index    atomic.Int64
+	bundles  atomic.Int64
+	caFile   string
+	releaseK *ecdsa.PrivateKey
+}
+
+func newSource(t *testing.T) *source {
+	t.Helper()
+	s := &source{dir: t.TempDir()}
+	// The source serves its files at /updates/.
+	files := http.StripPrefix("/updates", http.FileServer(http.Dir(s.dir)))
+	s.srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, update.IndexName) {
+			s.index.Add(1)
+		} else {
+			s.bundles.Add(1)
+		}
+		files.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.srv.Close)
+	s.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
+	if err := os.WriteFile(s.caFile, pemCert, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if s.releaseK, err = update.GenerateKey(); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// publish signs a bundle of version for board with key and makes it the
+// source's current one.
+func (s *source) publish(t *testing.T, key *ecdsa.PrivateKey, version, board string) update.Index {
+	t.Helper()
+	payload := filepath.Join(t.TempDir(), "rootfs.img")
+	if err := os.WriteFile(payload, []byte(strings.Repeat("root file system "+version+"\n", 4000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	name := "twincap-" + version + "-" + board + ".tcb"
+	f, err := os.Create(filepath.Join(s.dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := update.Build(f, key, update.Manifest{Version: version, Compatible: board}, []update.File{{Name: "rootfs.img", Path: payload}}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	size, sum := hashOf(t, filepath.Join(s.dir, name))
+	ix := update.Index{Version: version, Compatible: board, Bundle: name, Size: size, SHA256: sum}
+	s.writeIndex(t, ix)
+	return ix
+}
+
+func (s *source) writeIndex(t *testing.T, ix update.Index) {
+	t.Helper()
+	data := `{"version":"` + ix.Version + `","compatible":"` + ix.Compatible + `","bundle":"` + ix.Bundle +
+		`","size":` + itoa(ix.Size) + `,"sha256":"` + ix.SHA256 + `"}`
+	if err := os.WriteFile(filepath.Join(s.dir, update.IndexName), []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rig is an agent for a box on board rpi4-64 running 1.3.0, whose room's
+// maintenance window is 02:00-04:00 every day.
+type rig struct {
+	clock     *clock
+	room      *room
+	src       *source
+	installer *updatertest.Installer
+	agent     *Agent
+	stage     string
+}
+
+var night = time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC) // inside the window
+var noon = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)  // outside
+
+func newRig(t *testing.T, start time.Time) *rig {
+	t.Helper()
+	r := &rig{clock: &clock{now: start}, src: newSource(t), installer: &updatertest.Installer{}, stage: t.TempDir()}
+	r.room = &room{settings: settings.Settings{Maintenance: []settings.Window{{Start: 2 * 60, Length: settings.Duration(2 * time.Hour)}}}}
+	r.restart(t, "1.3.0")
+	return r
+}
+
+// restart makes a new agent on the same stage folder, as the daemon does
+// after a reboot, running version current.
+func (r *rig) restart(t *testing.T, current string) {
+	t.Helper()
+	trust, err := update.NewTrust(&r.src.releaseK.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	httpc, err := NewHTTPClient(r.src.caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.agent, err = New(Config{
+		Source: r.src.srv.URL + "/updates", Board: "rpi4-64", Current: current,
+		Interval: time.Hour, StageDir: r.stage, Trust: trust,
+	}, Deps{
+		Now: r.clock.Now, Window: r.room.window, Hold: r.room.hold, Installer: r.installer,
+		HTTP: httpc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (r *rig) step(t *testing.T) Status {
+	t.Helper()
+	r.agent.Step(context.Background())
+	return r.agent.Status()
+}
+
+func want(t *testing.T, s Status, state State, reason string) {
+	t.Helper()
+	if s.State != state.String() || !strings.Contains(s.Reason, reason) {
+		t.Fatalf("status %+v, want %s (%q)", s, state, reason)
+	}
+}
+
+func TestOfferDuringAnInterviewWaitsForTheEndAndForWhatIsOwed(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	r.room.set(true)
+	want(t, r.step(t), Waiting, "check waits: an interview is running")
+	r.clock.Advance(10 * time.Minute)
+	want(t, r.step(t), Waiting, "an interview is running")
+	if n := r.src.index.Load() + r.src.bundles.Load(); n != 0 {
+		t.Fatalf("the source was asked %d times during the interview", n)
+	}
+	// The interview stops; its recording is not yet on both servers.
+	r.room.set(false, "room-20261125-0230-ab")
+	s := r.step(t)
+	want(t, s, Waiting, "install waits: 1 recording is not yet held whole by every server")
+	if s.Offered != "1.4.0" || r.src.bundles.Load() != 1 {
+		t.Fatalf("offer %q, %d bundle downloads", s.Offered, r.src.bundles.Load())
+	}
+	if inst, boots := r.installer.Calls(); len(inst) != 0 || boots != 0 {
+		t.Fatalf("installed %v, rebooted %d while a recording is owed", inst, boots)
+	}
+	// A new interview starts before the servers caught up.
+	r.room.set(true, "room-20261125-0230-ab")
+	want(t, r.step(t), Waiting, "an interview is running")
+	r.room.set(false)
+	want(t, r.step(t), Rebooting, "")
+	inst, boots := r.installer.Calls()
+	if len(inst) != 1 || inst[0] != "1.4.0" || boots != 1 {
+		t.Fatalf("installed %v, rebooted %d", inst, boots)
+	}
+	if r.src.bundles.Load() != 1 {
+		t.Errorf("the bundle was downloaded %d times", r.src.bundles.Load())
+	}
+	if !r.agent.Status().Updating() {
+		t.Error("rebooting into the update does not light the update pattern")
+	}
+}
+
+func TestOutsideTheWindowNothingIsDownloaded(t *testing.T) {
+	r := newRig(t, noon)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	for range 14 { // 12:00 to 01:00
+		want(t, r.step(t), Waiting, "outside the room's maintenance window")
+		r.clock.Advance(time.Hour)
+	}
+	if n := r.src.index.Load() + r.src.bundles.Load(); n != 0 {
+		t.Fatalf("the source was asked %d times outside the window", n)
+	}
+	r.clock.Set(night.AddDate(0, 0, 1))
+	want(t, r.step(t), Rebooting, "")
+	// The window closes after the download but before the install.
+	r2 := newRig(t, night)
+	r2.src.publish(t, r2.src.releaseK, "1.4.0", "rpi4-64")
+	r2.room.mu.Lock()
+	r2.room.settings.Maintenance[0].Length = settings.Duration(30*time.Minute + time.Nanosecond)
+	r2.room.mu.Unlock()
+	r2.room.set(false, "owed")
+	want(t, r2.step(t), Waiting, "recording is not yet held whole")
+	r2.room.set(false)
+	r2.clock.Advance(time.Minute)
+	want(t, r2.step(t), Waiting, "install waits: outside the room's maintenance window")
+	if inst, _ := r2.installer.Calls(); len(inst) != 0 {
+		t.Fatalf("installed outside the window: %v", inst)
+	}
+}
+
+func TestFailedVerificationKeepsTheBoxRunningAndSaysWhy(t *testing.T) {
+	other, _ := update.GenerateKey()
+	cases := []struct {
+		name    string
+		publish func(r *rig)
+		says    string
+	}{
+		{"signed by an unknown key", func(r *rig) { r.src.publish(t, other, "1.4.0", "rpi4-64") }, "signed by an unknown key"},
+		{"for another board", func(r *rig) {
+			ix := r.src.publish(t, r.src.releaseK, "1.4.0", "qemu-x86_64")
+			ix.Compatible = "rpi4-64" // the index lies; the signed manifest does not
+			r.src.writeIndex(t, ix)
+		}, "bundle is for another board"},
+		{"truncated in transfer", func(r *rig) {
+			ix := r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+			path := filepath.Join(r.src.dir, ix.Bundle)
+			if err := os.Truncate(path, ix.Size-5000); err != nil {
+				t.Fatal(err)
+			}
+		}, "got 90744 bytes, the index says 95744"},
+		{"an older signed bundle", func(r *rig) {
+			ix := r.src.publish(t, r.src.releaseK, "1.2.0", "rpi4-64")
+			ix.Version = "1.9.0"
+			r.src.writeIndex(t, ix)
+		}, "it holds version 1.2.0, the index says 1.9.0"},
+		{"index for another board", func(r *rig) { r.src.publish(t, r.src.releaseK, "1.4.0", "qemu-x86_64") }, `offers a bundle for "qemu-x86_64"`},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, night)
+			c.publish(r)
+			s := r.step(t)
+			want(t, s, Failed, c.says)
+			if inst, boots := r.installer.Calls(); len(inst) != 0 || boots != 0 {
+				t.Fatalf("installed %v, rebooted %d", inst, boots)
+			}
+			left, _ := os.ReadDir(r.stage)
+			if len(left) != 0 {
+				t.Errorf("the refused bundle is still staged: %v", left)
+			}
+			// No retry before the interval; then it tries again.
+			asked := r.src.index.Load()
+			r.clock.Advance(30 * time.Minute)
+			want(t, r.step(t), Failed, c.says)
+			if r.src.index.Load() != asked {
+				t.Error("checked again before the interval")
+			}
+			r.clock.Advance(31 * time.Minute)
+			r.step(t)
+			if r.src.index.Load() != asked+1 {
+				t.Error("did not check again after the interval")
+			}
+		})
+	}
+}
+
+func TestNothingNewerStaysIdle(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.3.0", "rpi4-64")
+	want(t, r.step(t), Idle, "")
+	asked := r.room.asked
+	for range 10 {
+		r.clock.Advance(5 * time.Minute)
+		want(t, r.step(t), Idle, "")
+	}
+	if r.room.asked != asked || r.src.index.Load() != 1 {
+		t.Errorf("before the next check: %d window reads, %d index reads", r.room.asked-asked, r.src.index.Load())
+	}
+	r.clock.Advance(10 * time.Minute)
+	r.step(t)
+	if r.src.index.Load() != 2 {
+		t.Errorf("no check after the interval: %d index reads", r.src.index.Load())
+	}
+	if r.src.bundles.Load() != 0 || r.agent.Status().CheckedAt.IsZero() {
+		t.Errorf("downloaded %d bundles; checked at %s", r.src.bundles.Load(), r.agent.Status().CheckedAt)
+	}
+}
+
+func TestInstallerFailureIsShown(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	r.installer.FailInstall = errors.New("sysupdate: no free slot")
+	want(t, r.step(t), Failed, "install 1.4.0: sysupdate: no free slot")
+	if r.agent.Status().Updating() {
+		t.Error("a failed install keeps the update pattern lit")
+	}
+}
+
+func TestNewRefusesAPlainHTTPSource(t *testing.T) {
+	k, _ := update.GenerateKey()
+	trust, _ := update.NewTrust(&k.PublicKey)
+	_, err := New(Config{Source: "http://updates.example/", Board: "rpi4-64", Current: "1.0", Interval: time.Hour, StageDir: "x", Trust: trust},
+		Deps{Window: func(context.Context, time.Time) (bool, error) { return true, nil }, Hold: func() Hold { return Hold{} }, Installer: &updatertest.Installer{}})
+	if err == nil || !strings.Contains(err.Error(), "https") {
+		t.Fatalf("New with http: %v", err)
+	}
+}
+
+func TestAfterTheRebootTheAgentKnowsWhetherTheUpdateTook(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	r.clock.Advance(3 * time.Minute)
+	r.restart(t, "1.4.0") // the new slot came up
+	s := r.agent.Status()
+	if s.State != Idle.String() || s.Last != "updated to 1.4.0" || len(s.Bad) != 0 {
+		t.Fatalf("after a good update: %+v", s)
+	}
+	want(t, r.step(t), Idle, "")
+	if inst, _ := r.installer.Calls(); len(inst) != 1 {
+		t.Errorf("installed again: %v", inst)
+	}
+}
+
+func TestARolledBackVersionIsNotInstalledAgain(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	r.clock.Advance(4 * time.Minute)
+	r.restart(t, "1.3.0") // the boot loader went back to the old slot
+	s := r.agent.Status()
+	want(t, s, Failed, "1.4.0 did not come up; the box went back to 1.3.0 (4m0s after the reboot into it)")
+	if len(s.Bad) != 1 || s.Bad[0] != "1.4.0" {
+		t.Fatalf("bad versions %v", s.Bad)
+	}
+	// At the next check the source still offers 1.4.0: not again.
+	downloads := r.src.bundles.Load()
+	r.clock.Set(night.AddDate(0, 0, 1))
+	want(t, r.step(t), Idle, "")
+	if r.src.bundles.Load() != downloads {
+		t.Fatal("the version that did not come up was downloaded again")
+	}
+	// It is remembered across another restart.
+	r.restart(t, "1.3.0")
+	if s := r.agent.Status(); len(s.Bad) != 1 || s.State != Idle.String() {
+		t.Fatalf("after another restart: %+v", s)
+	}
+	// A fixed, newer version is installed.
+	r.src.publish(t, r.src.releaseK, "1.4.1", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	if inst, boots := r.installer.Calls(); len(inst) != 2 || inst[1] != "1.4.1" || boots != 2 {
+		t.Fatalf("installed %v, rebooted %d", inst, boots)
+	}
+}
+
+func TestAFailedRebootIsNotTakenForARollback(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	r.installer.FailReboot = errors.New("systemctl: access denied")
+	want(t, r.step(t), Failed, "reboot into 1.4.0: systemctl: access denied")
+	r.restart(t, "1.3.0")
+	if s := r.agent.Status(); s.State != Idle.String() || len(s.Bad) != 0 {
+		t.Fatalf("after a reboot that never happened: %+v", s)
+	}
+}
