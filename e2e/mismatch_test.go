@@ -1,0 +1,222 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"twincap/firmware/box"
+	"twincap/server/pair"
+	"twincap/server/wire"
+)
+
+// logMark remembers where each log of the room ends, so that a case looks
+// only at what was logged after it began.
+type logMark map[string]int64
+
+func (r *room) markLogs() logMark {
+	m := logMark{}
+	for _, p := range r.procs() {
+		if fi, err := os.Stat(p.log); err == nil {
+			m[p.log] = fi.Size()
+		}
+	}
+	return m
+}
+
+func (r *room) procs() []*proc {
+	ps := []*proc{r.box}
+	for _, s := range r.servers {
+		ps = append(ps, s.p)
+	}
+	return ps
+}
+
+// since is what p logged after the mark.
+func (m logMark) since(p *proc) string {
+	b, _ := os.ReadFile(p.log)
+	if off := m[p.log]; off <= int64(len(b)) {
+		b = b[off:]
+	}
+	return string(b)
+}
+
+// pairServers gives both servers an administrator and pairs them, with the
+// same Device ID and URL; extra is added to each patch.
+func (r *room) pairServers(extra string) {
+	r.t.Helper()
+	pref, red := r.servers[0], r.servers[1]
+	for _, s := range r.servers {
+		run(r.t, adminPassword+"\n", filepath.Join(r.bin, "twincap-server"), "useradd", "-config", s.cfg, "-user", adminUser, "-admin")
+	}
+	paired := fmt.Sprintf(`"preferred":%q,"redundant":%q`, pref.addr, red.addr)
+	for _, s := range r.servers {
+		r.settings(s, "patch", fmt.Sprintf(`{%s"device_id":"dev-1","device_url":"https://evidence.example/devices/1","paired":{"role":%q,%s}}`, extra, s.name, paired))
+	}
+}
+
+// pairReport asks server s to compare its settings with its peer's now.
+func (r *room) pairReport(s *server) pair.Report {
+	r.t.Helper()
+	var rep pair.Report
+	r.get(s, r.adminTicket(s), wire.PathPair+"?refresh=1", &rep)
+	return rep
+}
+
+// TestSettingsMismatchEachField changes one setting at a time on the
+// redundant server of a running room and looks at what each side makes of
+// it: the box's status and log (before a start, which a blocking
+// difference refuses), and both servers' pair check and logs. Blocking:
+// Device ID, Device URL, Room ID (a server restarted with another room in
+// its config); FIPS is TestFIPSMismatch. Allowed: source settings,
+// maintenance times and paired-server settings (the two servers' roles
+// differ all along). Non-blocking: counted.
+func TestSettingsMismatchEachField(t *testing.T) {
+	r := newRoom(t, roomOptions{})
+	pref, red := r.servers[0], r.servers[1]
+	r.pairServers("")
+	for _, s := range r.servers {
+		if rep := r.pairReport(s); rep.State != pair.Match {
+			t.Fatalf("%s: paired with equal settings: %+v", s.name, rep)
+		}
+	}
+	// The paired-server settings differ from the start: each server's role.
+	if a, b := r.settings(pref, "show"), r.settings(red, "show"); !strings.Contains(a, `"role": "preferred"`) || !strings.Contains(b, `"role": "redundant"`) {
+		t.Fatalf("roles: preferred shows\n%s\nredundant shows\n%s", a, b)
+	}
+	r.readyAndLoggedIn()
+
+	for _, tc := range []struct {
+		name     string
+		patch    string // on the redundant server; undone after the case
+		undo     string
+		blocking []string // labels
+		non      int
+		// the detail each server's log and the box's log must hold
+		detail string
+	}{
+		{name: "Device ID", patch: `{"device_id":"dev-2"}`, undo: `{"device_id":"dev-1"}`, blocking: []string{"Device ID"},
+			detail: `Device ID (device_id, blocking): \"dev-1\" vs \"dev-2\"`},
+		{name: "Device URL", patch: `{"device_url":"https://evidence.example/devices/2"}`, undo: `{"device_url":"https://evidence.example/devices/1"}`,
+			blocking: []string{"Device URL"}, detail: `Device URL (device_url, blocking)`},
+		{name: "source allowed", patch: `{"source":{"width":1920,"height":1080}}`, undo: `{"source":{"width":1280,"height":720}}`},
+		{name: "maintenance allowed", patch: `{"maintenance":[{"days":["mon"],"start":"02:00","length":"1h"}]}`, undo: `{"maintenance":[]}`},
+		{name: "two non-blocking", patch: `{"evidence":{"retry_attempts":7},"fallback":"all"}`, undo: `{"evidence":{"retry_attempts":5},"fallback":"any"}`,
+			non: 2, detail: `(evidence.retry_attempts, non-blocking)`},
+		{name: "blocking and non-blocking", patch: `{"device_id":"dev-3","evidence":{"retry_attempts":8}}`, undo: `{"device_id":"dev-1","evidence":{"retry_attempts":5}}`,
+			blocking: []string{"Device ID"}, non: 1, detail: `Device ID (device_id, blocking): \"dev-1\" vs \"dev-3\"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r.t = t
+			mark := r.markLogs()
+			undo := r.settings(red, "show")
+			r.settings(red, "patch", tc.patch)
+			t.Cleanup(func() {
+				r.t = t
+				r.settings(red, "patch", tc.undo)
+				for _, s := range r.servers {
+					if rep := r.pairReport(s); rep.State != pair.Match {
+						t.Fatalf("%s after undoing %s: %+v (settings before the case:\n%s)", s.name, tc.patch, rep, undo)
+					}
+				}
+			})
+			// Both servers: the pair check and the log.
+			for _, s := range r.servers {
+				rep := r.pairReport(s)
+				switch {
+				case tc.blocking != nil && (rep.State != pair.Blocking || !slices.Equal(rep.Blocking, tc.blocking) || rep.NonBlocking != tc.non):
+					t.Errorf("%s: pair %+v; want blocking %v and %d more", s.name, rep, tc.blocking, tc.non)
+				case tc.blocking == nil && tc.non > 0 && (rep.State != pair.Mismatch || rep.NonBlocking != tc.non):
+					t.Errorf("%s: pair %+v; want %d non-blocking", s.name, rep, tc.non)
+				case tc.blocking == nil && tc.non == 0 && rep.State != pair.Match:
+					t.Errorf("%s: pair %+v; want a match", s.name, rep)
+				}
+				log := mark.since(s.p)
+				if tc.detail != "" {
+					if !strings.Contains(log, "pair: setting differs") || !strings.Contains(log, tc.detail) {
+						t.Errorf("%s: the log lacks %q:\n%s", s.name, tc.detail, log)
+					}
+				} else if strings.Contains(log, "pair: setting differs") {
+					t.Errorf("%s: an allowed difference logged as one that matters:\n%s", s.name, log)
+				}
+			}
+			// The box: a start, refused or not; its status and log.
+			code, err := r.call(http.MethodPost, box.PathStart, nil, nil)
+			st := r.mustStatus()
+			if tc.blocking != nil {
+				if code != http.StatusConflict || err == nil || !strings.Contains(err.Error(), tc.blocking[0]) {
+					t.Fatalf("start: %d %v; want 409 naming %s", code, err, tc.blocking[0])
+				}
+				if st.Phase != "idle" || st.Mismatch == nil || !slices.Equal(st.Mismatch.Blocking, tc.blocking) || st.Mismatch.NonBlocking != tc.non ||
+					!strings.Contains(st.Message, tc.blocking[0]) {
+					t.Fatalf("status %+v, mismatch %+v", st, st.Mismatch)
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("start: %d %v", code, err)
+				}
+				if st.Mismatch == nil || len(st.Mismatch.Blocking) != 0 || st.Mismatch.NonBlocking != tc.non || st.Mismatch.Unchecked != "" {
+					t.Errorf("mismatch %+v; want %d non-blocking", st.Mismatch, tc.non)
+				}
+				if tc.non > 0 && !strings.Contains(st.Message, fmt.Sprintf("%d settings differ", tc.non)) {
+					t.Errorf("message %q; want the count %d", st.Message, tc.non)
+				}
+				if _, err := r.call(http.MethodPost, box.PathCancel, nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				r.waitFor("the box idle", 20*time.Second, func() bool { return r.mustStatus().Phase == "idle" })
+			}
+			blog := mark.since(r.box)
+			if tc.detail != "" && !strings.Contains(blog, tc.detail) {
+				t.Errorf("the box's log lacks %q:\n%s", tc.detail, blog)
+			}
+			if tc.detail == "" && strings.Contains(blog, "box: setting differs") {
+				t.Errorf("the box logged an allowed difference:\n%s", blog)
+			}
+		})
+	}
+
+	// Room ID: the settings follow the config's room_id, so the redundant
+	// server is restarted in another room.
+	t.Run("Room ID", func(t *testing.T) {
+		r.t = t
+		mark := r.markLogs()
+		red.p.term(15 * time.Second)
+		cfg, err := os.ReadFile(red.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := strings.Replace(string(cfg), `room_id = "room-e2e"`, `room_id = "room-other"`, 1)
+		if err := os.WriteFile(red.cfg, []byte(other), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		r.startServer(red)
+		for _, s := range r.servers {
+			rep := r.pairReport(s)
+			if rep.State != pair.Blocking || !slices.Contains(rep.Blocking, "Room ID") {
+				t.Errorf("%s: pair %+v; want Room ID blocking", s.name, rep)
+			}
+			if log := mark.since(s.p); !strings.Contains(log, "Room ID (room_id, blocking)") {
+				t.Errorf("%s: the log lacks the Room ID difference:\n%s", s.name, log)
+			}
+		}
+		r.waitFor("both servers connected", 20*time.Second, func() bool { return r.mustStatus().FailoverReady })
+		r.login()
+		code, err := r.call(http.MethodPost, box.PathStart, nil, nil)
+		if code != http.StatusConflict || err == nil || !strings.Contains(err.Error(), "Room ID") {
+			t.Fatalf("start with the Room ID differing: %d %v%s", code, err, r.logs())
+		}
+		st := r.mustStatus()
+		if st.Phase != "idle" || st.Mismatch == nil || !slices.Contains(st.Mismatch.Blocking, "Room ID") || !strings.Contains(st.Message, "Room ID") {
+			t.Fatalf("status %+v, mismatch %+v", st, st.Mismatch)
+		}
+		if blog := mark.since(r.box); !strings.Contains(blog, "Room ID (room_id, blocking)") {
+			t.Errorf("the box's log lacks the Room ID difference:\n%s", blog)
+		}
+	})
+}
