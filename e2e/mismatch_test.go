@@ -1,7 +1,9 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -219,4 +221,97 @@ func TestSettingsMismatchEachField(t *testing.T) {
 			t.Errorf("the box's log lacks the Room ID difference:\n%s", blog)
 		}
 	})
+}
+
+// TestFIPSMismatch runs one server in FIPS 140-3 mode and one not: the
+// pair is a blocking mismatch on FIPS, seen in the box's refusal, status
+// and log and in both servers' pair checks and logs; and the FIPS server
+// refuses TLS clients that offer only what the mode does not approve
+// (TLS 1.0-1.1, ChaCha20-Poly1305, X25519 alone), which the other server,
+// as a control, accepts where its own policy allows.
+func TestFIPSMismatch(t *testing.T) {
+	r := newRoom(t, roomOptions{})
+	fipsSrv, plain := r.servers[0], r.servers[1]
+	r.pairServers("")
+	r.settings(fipsSrv, "patch", `{"fips":true}`)
+	fipsSrv.p.term(15 * time.Second)
+	mark := r.markLogs()
+	r.startServer(fipsSrv)
+	if h := r.health(fipsSrv); !h.FIPS {
+		t.Fatalf("%s: not in FIPS mode after the restart: %+v\n%s", fipsSrv.name, h, fipsSrv.p.tail())
+	}
+	if h := r.health(plain); h.FIPS {
+		t.Fatalf("%s: in FIPS mode without the setting: %+v", plain.name, h)
+	}
+	if log := mark.since(fipsSrv.p); !strings.Contains(log, "re-executing with GODEBUG=fips140=on") || !strings.Contains(log, "fips=true") {
+		t.Errorf("%s: the log does not say it entered FIPS mode:\n%s", fipsSrv.name, log)
+	}
+
+	for _, s := range r.servers {
+		rep := r.pairReport(s)
+		if rep.State != pair.Blocking || !slices.Equal(rep.Blocking, []string{"FIPS"}) {
+			t.Errorf("%s: pair %+v; want FIPS blocking", s.name, rep)
+		}
+		if log := mark.since(s.p); !strings.Contains(log, "FIPS (fips, blocking)") {
+			t.Errorf("%s: the log lacks the FIPS difference:\n%s", s.name, log)
+		}
+	}
+	r.readyAndLoggedIn()
+	code, err := r.call(http.MethodPost, box.PathStart, nil, nil)
+	if code != http.StatusConflict || err == nil || !strings.Contains(err.Error(), "FIPS") {
+		t.Fatalf("start with FIPS differing: %d %v", code, err)
+	}
+	st := r.mustStatus()
+	if st.Phase != "idle" || st.Mismatch == nil || !slices.Equal(st.Mismatch.Blocking, []string{"FIPS"}) || !strings.Contains(st.Message, "FIPS") {
+		t.Fatalf("status %+v, mismatch %+v", st, st.Mismatch)
+	}
+	if blog := mark.since(r.box); !strings.Contains(blog, `FIPS (fips, blocking): true vs false`) {
+		t.Errorf("the box's log lacks the FIPS difference:\n%s", blog)
+	}
+
+	// TLS: what each server accepts. The test process is not in FIPS
+	// mode, so it can offer anything.
+	handshake := func(s *server, c *tls.Config) error {
+		c = c.Clone()
+		c.RootCAs = r.tls.RootCAs
+		d := &net.Dialer{Timeout: 5 * time.Second}
+		conn, err := tls.DialWithDialer(d, "tcp", s.addr, c)
+		if err != nil {
+			return err
+		}
+		return conn.Close()
+	}
+	for _, tc := range []struct {
+		name      string
+		cfg       *tls.Config
+		plainToo  bool // the non-FIPS server accepts it
+		fipsTakes bool
+	}{
+		{name: "approved: TLS 1.3, P-256", cfg: &tls.Config{MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.CurveP256}},
+			plainToo: true, fipsTakes: true},
+		{name: "approved: TLS 1.2, ECDHE-ECDSA AES-128-GCM", cfg: &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}, CurvePreferences: []tls.CurveID{tls.CurveP256}}, plainToo: true, fipsTakes: true},
+		{name: "TLS 1.2, ChaCha20-Poly1305 only", cfg: &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}, plainToo: true},
+		{name: "TLS 1.3, X25519 only", cfg: &tls.Config{MinVersion: tls.VersionTLS13, CurvePreferences: []tls.CurveID{tls.X25519}}, plainToo: true},
+		{name: "TLS 1.2, X25519 only", cfg: &tls.Config{MaxVersion: tls.VersionTLS12, CurvePreferences: []tls.CurveID{tls.X25519}}, plainToo: true},
+		{name: "TLS 1.1 at most", cfg: &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := handshake(fipsSrv, tc.cfg)
+			if tc.fipsTakes && err != nil {
+				t.Errorf("FIPS server refused an approved configuration: %v", err)
+			}
+			if !tc.fipsTakes && err == nil {
+				t.Errorf("FIPS server accepted a configuration the mode does not approve")
+			}
+			if perr := handshake(plain, tc.cfg); tc.plainToo && perr != nil {
+				t.Errorf("control: the non-FIPS server refused it too (%v), so the FIPS refusal shows nothing", perr)
+			}
+		})
+	}
+	// And the FIPS server logs the refused handshakes.
+	if log := mark.since(fipsSrv.p); !strings.Contains(log, "TLS handshake error") {
+		t.Errorf("%s: the log does not show the refused handshakes:\n%s", fipsSrv.name, log)
+	}
 }
