@@ -228,7 +228,8 @@ func TestSettingsMismatchEachField(t *testing.T) {
 // and log and in both servers' pair checks and logs; and the FIPS server
 // refuses TLS clients that offer only what the mode does not approve
 // (TLS 1.0-1.1, ChaCha20-Poly1305, X25519 alone), which the other server,
-// as a control, accepts where its own policy allows.
+// as a control, accepts where its own policy allows. Then the box is
+// restarted in FIPS mode and reports it.
 func TestFIPSMismatch(t *testing.T) {
 	r := newRoom(t, roomOptions{})
 	fipsSrv, plain := r.servers[0], r.servers[1]
@@ -313,5 +314,23 @@ func TestFIPSMismatch(t *testing.T) {
 	// And the FIPS server logs the refused handshakes.
 	if log := mark.since(fipsSrv.p); !strings.Contains(log, "TLS handshake error") {
 		t.Errorf("%s: the log does not show the refused handshakes:\n%s", fipsSrv.name, log)
+	}
+
+	// The box in FIPS mode too (TWINCAP_BOX_FIPS, as "fips = true" in its
+	// config): it re-executes itself, says so in its status, and reaches
+	// both servers with approved TLS only.
+	r.t = t
+	if r.mustStatus().FIPS {
+		t.Fatal("the box reports FIPS mode without being asked")
+	}
+	r.box.term(15 * time.Second)
+	mark = r.markLogs()
+	r.box = startEnv(t, r.dir, "box", []string{"TWINCAP_BOX_FIPS=true"}, filepath.Join(r.bin, "twincap-box"), "-config", r.boxCfg)
+	r.waitFor("the box in FIPS mode with both servers", 30*time.Second, func() bool {
+		st, err := r.status()
+		return err == nil && st.FIPS && st.FailoverReady
+	})
+	if blog := mark.since(r.box); !strings.Contains(blog, "re-executing with GODEBUG=fips140=on") {
+		t.Errorf("the box's log does not say it re-executed:\n%s", blog)
 	}
 }

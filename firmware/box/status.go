@@ -2,6 +2,7 @@ package box
 
 import (
 	"context"
+	"crypto/fips140"
 	"errors"
 	"fmt"
 	"sort"
@@ -54,11 +55,15 @@ type Status struct {
 	// Mismatch is how the two servers' settings compared before the last
 	// start (nil before any, and in a room with one server).
 	Mismatch *Mismatch `json:"mismatch,omitempty"`
+	// FIPS says whether the box runs in Go's FIPS 140-3 mode (config
+	// "fips"), as crypto/fips140 reports it.
+	FIPS bool `json:"fips"`
 }
 
 func (b *Box) publish(st *loopState) {
 	now := b.deps.Now()
-	s := Status{Phase: st.phase.String(), Mode: b.cfg.Mode, Fallback: b.cfg.Fallback.String(), Message: st.message, LastID: st.lastID}
+	s := Status{Phase: st.phase.String(), Mode: b.cfg.Mode, Fallback: b.cfg.Fallback.String(), Message: st.message, LastID: st.lastID,
+		FIPS: fips140.Enabled()}
 	connected := make([]bool, len(b.uplinks))
 	green := 0
 	for i, u := range b.uplinks {
