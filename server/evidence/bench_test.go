@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -37,9 +38,10 @@ func benchMediaBytes(b *testing.B) int {
 // stat to verify every object, the marker) side by side with a plain
 // minio-go PutObject of the same files to the same store. Each
 // iteration does both, in turns first, so that a busy machine slows both
-// alike; it reports ours-MB/s, plain-MB/s and ours/plain, which
-// scripts/bench prints (target: at least 0.9). Each iteration writes under
-// new keys; the objects are removed outside the timings.
+// alike; it reports ours-MB/s, plain-MB/s and the median of the
+// iterations' ours/plain, which scripts/bench prints (target: at least
+// 0.9). Each iteration writes under new keys; the objects are removed
+// outside the timings.
 func BenchmarkUpload(b *testing.B) {
 	size := benchMediaBytes(b)
 	s := evidencetest.Start(b)
@@ -122,18 +124,25 @@ func BenchmarkUpload(b *testing.B) {
 	}
 
 	var tOurs, tPlain time.Duration
+	var ratios []float64 // per iteration: plain's time / ours
 	b.ResetTimer()
 	for i := range b.N {
+		var o, p time.Duration
 		if i%2 == 0 {
-			tOurs += ours(i)
-			tPlain += plain(i)
+			o = ours(i)
+			p = plain(i)
 		} else {
-			tPlain += plain(i)
-			tOurs += ours(i)
+			p = plain(i)
+			o = ours(i)
 		}
+		tOurs, tPlain = tOurs+o, tPlain+p
+		ratios = append(ratios, p.Seconds()/o.Seconds())
 	}
 	mb := float64(size) * float64(b.N) / 1e6
 	b.ReportMetric(mb/tOurs.Seconds(), "ours-MB/s")
 	b.ReportMetric(mb/tPlain.Seconds(), "plain-MB/s")
-	b.ReportMetric(tPlain.Seconds()/tOurs.Seconds(), "ours/plain")
+	// The median of the pairs: a burst of load from elsewhere during one
+	// upload moves one pair, not the figure.
+	slices.Sort(ratios)
+	b.ReportMetric(ratios[len(ratios)/2], "ours/plain")
 }
