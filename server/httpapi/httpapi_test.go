@@ -566,6 +566,53 @@ func TestRecordingLifecycle(t *testing.T) {
 	}
 }
 
+// TestWrongPassword: a wrong password, or a user who does not exist, gets
+// the same clear 401 and no ticket; nothing changes but the audit trail,
+// which records each failed login as given.
+func TestWrongPassword(t *testing.T) {
+	f := newFixture(t)
+	f.create("rec1")
+	before := f.snapshot()
+	entries := len(f.trail.Entries(audit.Filter{}))
+	var msgs []string
+	for _, tc := range []struct{ user, pass string }{{"alice", "wrong"}, {"root", operatorPassword}, {"mallory", "x"}, {"alice", ""}} {
+		var rep struct {
+			Ticket string `json:"ticket"`
+			Error  string `json:"error"`
+		}
+		code := f.do("POST", wire.PathLogin, "", wire.LoginRequest{Username: tc.user, Password: tc.pass}, &rep)
+		if tc.pass == "" {
+			if code != http.StatusBadRequest || !strings.Contains(rep.Error, "password") {
+				t.Fatalf("empty password: %d %q", code, rep.Error)
+			}
+			continue
+		}
+		if code != http.StatusUnauthorized || rep.Ticket != "" || !strings.Contains(rep.Error, "wrong username or password") {
+			t.Fatalf("%s/%s: %d %+v; want 401 saying wrong username or password", tc.user, tc.pass, code, rep)
+		}
+		msgs = append(msgs, rep.Error)
+	}
+	if msgs[0] != msgs[2] {
+		t.Errorf("a wrong password (%q) and an unknown user (%q) answer differently", msgs[0], msgs[2])
+	}
+	// Only the audit trail grew: one login_failed per refused password.
+	after := f.snapshot()
+	delete(before, "/data/audit.log")
+	delete(after, "/data/audit.log")
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s changed", k)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("files before %d, after %d", len(before), len(after))
+	}
+	failed := f.trail.Entries(audit.Filter{Action: audit.LoginFailed})
+	if got := len(f.trail.Entries(audit.Filter{})) - entries; got != 3 || len(failed) != 3 || failed[2].Actor != "mallory" {
+		t.Fatalf("%d new entries, failed logins %+v; want the 3 failed logins", got, failed)
+	}
+}
+
 func TestLoginRateLimited(t *testing.T) {
 	f := newFixture(t)
 	for i := range 5 {
