@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"twincap/encoder/segment"
+	"twincap/server/httpapi"
+	"twincap/server/live"
 	"twincap/server/servertest"
 	"twincap/server/wire"
 )
@@ -244,5 +246,43 @@ func TestLivestreamNeedsALogin(t *testing.T) {
 	a.ticket = login.Ticket
 	if code := a.do("GET", "/api/v1/live", nil, nil, nil); code != http.StatusOK {
 		t.Fatalf("what is live, logged in: %d", code)
+	}
+}
+
+// TestEveryServedRouteNeedsALogin walks both route tables the server
+// serves, the API's (httpapi.Routes, held against its mux by
+// TestRouteTableIsTheMux) and the livestream's (live.Routes), on a real
+// server over TLS: each route that is not public refuses a request without
+// a ticket, and one with a forged ticket, with 401 and an error message.
+func TestEveryServedRouteNeedsALogin(t *testing.T) {
+	room := servertest.NewRoom(t, 1, servertest.Options{})
+	c := &client{t: t, hc: room.Client(), base: room.Servers[0].URL()}
+	type route struct {
+		method, path string
+		public       bool
+	}
+	var routes []route
+	for _, rt := range httpapi.Routes() {
+		routes = append(routes, route{rt.Method, rt.Path, rt.Public})
+	}
+	for _, rt := range live.Routes() {
+		routes = append(routes, route{rt.Method, rt.Path, rt.Public})
+	}
+	fill := strings.NewReplacer("{id}", "rec-1", "{seq}", "0", "{session}", "s1")
+	for _, rt := range routes {
+		if rt.public {
+			continue
+		}
+		for _, ticket := range []string{"", "bm9wZQ.bm9wZQ"} {
+			t.Run(rt.method+" "+rt.path+" "+map[bool]string{true: "none", false: "forged"}[ticket == ""], func(t *testing.T) {
+				c.t, c.ticket = t, ticket
+				var body []byte
+				code := c.do(rt.method, fill.Replace(rt.path), []byte("{}"), nil, &body)
+				var e wire.Error
+				if code != http.StatusUnauthorized || json.Unmarshal(body, &e) != nil || e.Error == "" {
+					t.Fatalf("status %d, body %q; want 401 with an error message", code, body)
+				}
+			})
+		}
 	}
 }

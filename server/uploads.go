@@ -3,10 +3,13 @@ package server
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -89,8 +92,15 @@ func EvidenceConfig(cfg config.Config, ev settings.Evidence) (c evidence.Config,
 	if err != nil {
 		return evidence.Config{}, true, err
 	}
+	var transport http.RoundTripper
+	if cfg.EvidenceCAFile != "" && u.Scheme == "https" {
+		if transport, err = evidenceTransport(cfg.EvidenceCAFile); err != nil {
+			return evidence.Config{}, true, err
+		}
+	}
 	day := 24 * time.Hour
 	c = evidence.Config{
+		Transport:     transport,
 		Endpoint:      net.JoinHostPort(u.Hostname(), port),
 		Secure:        u.Scheme == "https",
 		Region:        ev.Region,
@@ -102,6 +112,24 @@ func EvidenceConfig(cfg config.Config, ev settings.Evidence) (c evidence.Config,
 		RetentionDays: int((time.Duration(ev.ObjectLockRetention) + day - 1) / day),
 	}
 	return c, true, nil
+}
+
+// evidenceTransport trusts the system's CAs and those in caFile.
+func evidenceTransport(caFile string) (*http.Transport, error) {
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("server: evidence_ca_file: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("server: evidence_ca_file %s: no PEM certificate in it", caFile)
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return t, nil
 }
 
 // uploads runs the evidence-upload queue of the server: it builds it

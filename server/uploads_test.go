@@ -1,6 +1,8 @@
 package server
 
 import (
+	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +10,9 @@ import (
 	"time"
 
 	"twincap/server/config"
+	"twincap/server/evidence"
+	"twincap/server/evidence/evidencetest"
+	"twincap/server/pki"
 	"twincap/server/settings"
 )
 
@@ -72,5 +77,55 @@ func TestEvidenceConfig(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// TestEvidenceOverHTTPSWithCAFile uploads to a real MinIO that serves
+// https with a certificate from a private CA: with evidence_ca_file naming
+// that CA the store is reached and its bucket checked; without it the
+// certificate is refused. A CA file without a certificate is an error.
+func TestEvidenceOverHTTPSWithCAFile(t *testing.T) {
+	dir := t.TempDir()
+	ca, err := pki.NewCA("evidence test CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, keyPEM, err := ca.IssueServer([]string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := evidencetest.StartTLS(t, certPEM, keyPEM, ca.Pool())
+	store.MakeBucket(t, "evidence", false)
+	creds, _ := json.Marshal(Credentials{AccessKey: store.AccessKey, SecretKey: store.SecretKey})
+	caFile := filepath.Join(dir, "evidence-ca.pem")
+	for name, b := range map[string][]byte{"creds.json": creds, "evidence-ca.pem": ca.CertPEM(), "empty.pem": []byte("no certificate here\n")} {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ev := settings.Evidence{Endpoint: "https://" + store.Endpoint, Bucket: "evidence", CredentialsRef: "creds.json"}
+	check := func(caFile string) error {
+		t.Helper()
+		c, ok, err := EvidenceConfig(config.Config{CredentialsDir: dir, ServerID: "a", RoomID: "room1", EvidenceCAFile: caFile}, ev)
+		if err != nil || !ok {
+			t.Fatalf("EvidenceConfig: %v, %v", ok, err)
+		}
+		u, err := evidence.New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return u.Check(ctx)
+	}
+	if err := check(caFile); err != nil {
+		t.Fatalf("with the CA file: %v", err)
+	}
+	if err := check(""); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("without the CA file: %v; want the certificate refused", err)
+	}
+	if _, _, err := EvidenceConfig(config.Config{CredentialsDir: dir, ServerID: "a", RoomID: "room1", EvidenceCAFile: filepath.Join(dir, "empty.pem")}, ev); err == nil ||
+		!strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("CA file without a certificate: %v", err)
 	}
 }

@@ -34,6 +34,10 @@ type fetched struct {
 	asked bool // the server was connected, so the box asked it
 	s     settings.Settings
 	err   error
+	// room is the server's Room ID from its public health route, read
+	// when its settings could not be: a server of another room refuses
+	// the operator's ticket, and that must block, not go unchecked.
+	room string
 }
 
 // compareSettings applies the seed's rule to the servers' settings
@@ -45,6 +49,21 @@ func compareSettings(got []fetched) (m *Mismatch, details []string, blocked bool
 		return nil, nil, false
 	}
 	m = &Mismatch{}
+	if a, b, ok := otherRoom(got); ok {
+		// The settings of a server in another room cannot be read with
+		// this room's ticket; its Room ID alone is enough to refuse.
+		x, y := settings.Default(), settings.Default()
+		x.RoomID, y.RoomID = a, b
+		c := settings.Compare(x, y)
+		m.Blocking = []string{c.Of(settings.Blocking)[0].Field.Label}
+		m.Message = c.Message()
+		for _, f := range got {
+			if f.err != nil {
+				m.Message += fmt.Sprintf(" The %s server's other settings could not be read (%v).", f.name, f.err)
+			}
+		}
+		return m, c.Details(), true
+	}
 	for _, f := range got {
 		switch {
 		case !f.asked:
@@ -64,6 +83,31 @@ func compareSettings(got []fetched) (m *Mismatch, details []string, blocked bool
 	return m, c.Details(), c.Blocking()
 }
 
+// otherRoom reports the Room IDs of two servers whose settings could not
+// all be read but whose health says they are in different rooms.
+func otherRoom(got []fetched) (a, b string, ok bool) {
+	rooms := make([]string, len(got))
+	failed := false
+	for i, f := range got {
+		if !f.asked {
+			return "", "", false
+		}
+		rooms[i] = f.room
+		if f.err == nil {
+			rooms[i] = f.s.RoomID
+		} else {
+			failed = true
+		}
+		if rooms[i] == "" {
+			return "", "", false
+		}
+	}
+	if !failed || rooms[0] == rooms[1] {
+		return "", "", false
+	}
+	return rooms[0], rooms[1], true
+}
+
 // fetchSettings asks every connected server for its settings, with the
 // operator's ticket, at once.
 func (b *Box) fetchSettings(ctx context.Context, ticket string, connected []bool) []fetched {
@@ -80,6 +124,11 @@ func (b *Box) fetchSettings(ctx context.Context, ticket string, connected []bool
 			cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 			defer cancel()
 			out[i].s, out[i].err = c.WithTicket(ticket).Settings(cctx)
+			if out[i].err != nil {
+				if h, err := c.Health(cctx); err == nil {
+					out[i].room = h.RoomID
+				}
+			}
 		}()
 	}
 	wg.Wait()

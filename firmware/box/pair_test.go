@@ -46,6 +46,10 @@ func TestCompareSettings(t *testing.T) {
 			s.Evidence.RetryAttempts, s.Mode = 9, wire.Unbuffered
 		}))}, non: 2, details: 2, message: "2 settings differ"},
 		{name: "redundant away", got: []fetched{ok("preferred", base), {name: "redundant"}}, unchecked: "redundant server is not connected"},
+		{name: "redundant in another room", got: []fetched{ok("preferred", base), {name: "redundant", asked: true, err: errors.New("HTTP 401: auth: invalid ticket"), room: "room2"}},
+			blocked: true, blocking: []string{"Room ID"}, details: 1, message: "Room ID"},
+		{name: "unreadable, same room", got: []fetched{ok("preferred", base), {name: "redundant", asked: true, err: errors.New("HTTP 500"), room: "room1"}},
+			unchecked: "redundant server's settings could not be read (HTTP 500)"},
 		{name: "preferred unreadable", got: []fetched{{name: "preferred", asked: true, err: errors.New("HTTP 500")}, ok("redundant", base)},
 			unchecked: "preferred server's settings could not be read (HTTP 500)"},
 	} {

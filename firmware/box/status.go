@@ -2,6 +2,7 @@ package box
 
 import (
 	"context"
+	"crypto/fips140"
 	"errors"
 	"fmt"
 	"sort"
@@ -62,11 +63,15 @@ type Status struct {
 	// Update is the remote-update agent's state (nil when updates are
 	// off).
 	Update *updater.Status `json:"update,omitempty"`
+	// FIPS says whether the box runs in Go's FIPS 140-3 mode (config
+	// "fips"), as crypto/fips140 reports it.
+	FIPS bool `json:"fips"`
 }
 
 func (b *Box) publish(st *loopState) {
 	now := b.deps.Now()
-	s := Status{Phase: st.phase.String(), Mode: b.cfg.Mode, Fallback: b.cfg.Fallback.String(), Message: st.message, LastID: st.lastID}
+	s := Status{Phase: st.phase.String(), Mode: b.cfg.Mode, Fallback: b.cfg.Fallback.String(), Message: st.message, LastID: st.lastID,
+		FIPS: fips140.Enabled()}
 	connected := make([]bool, len(b.uplinks))
 	green := 0
 	for i, u := range b.uplinks {

@@ -59,7 +59,12 @@ type Config struct {
 	Preferred Server `toml:"preferred"`
 	Redundant Server `toml:"redundant"`
 	// CAFile is the room CA the servers' certificates are checked against.
-	CAFile   string          `toml:"ca_file"`
+	CAFile string `toml:"ca_file"`
+	// FIPS runs the box in Go's FIPS 140-3 mode (it re-executes itself
+	// with GODEBUG=fips140=on, and refuses to run if that does not enable
+	// the mode): TLS to the servers with approved algorithms only. The
+	// status says whether the box really is in the mode.
+	FIPS     bool            `toml:"fips"`
 	Fallback policy.Fallback `toml:"fallback"`
 	Mode     wire.Mode       `toml:"mode"`
 	// JournalDir holds one journal per interview (buffered mode).
@@ -230,6 +235,13 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 			}
 			*p = n
 		}
+	}
+	if v, ok := env("TWINCAP_BOX_FIPS"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("%w: TWINCAP_BOX_FIPS=%q: want true or false", ErrInvalid, v)
+		}
+		c.FIPS = b
 	}
 	if v, ok := env("TWINCAP_BOX_FALLBACK"); ok {
 		f, err := policy.ParseFallback(v)

@@ -105,6 +105,27 @@ func TestEnvOverridesFile(t *testing.T) {
 	}
 }
 
+// FIPS 140-3 mode is off unless the file or TWINCAP_BOX_FIPS says so; a
+// value that is not a boolean is refused, naming the variable.
+func TestFIPS(t *testing.T) {
+	c, err := Parse([]byte(good))
+	if err != nil || c.FIPS {
+		t.Fatalf("default: FIPS %v, %v", c.FIPS, err)
+	}
+	if c, err = Parse([]byte("fips = true\n" + good)); err != nil || !c.FIPS {
+		t.Fatalf("fips = true: FIPS %v, %v", c.FIPS, err)
+	}
+	env := map[string]string{"TWINCAP_BOX_PREFERRED": "127.0.0.1:1", "TWINCAP_BOX_FIPS": "true"}
+	get := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	if c, err = Load("", get); err != nil || !c.FIPS {
+		t.Fatalf("TWINCAP_BOX_FIPS=true: FIPS %v, %v", c.FIPS, err)
+	}
+	env["TWINCAP_BOX_FIPS"] = "sometimes"
+	if _, err = Load("", get); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "TWINCAP_BOX_FIPS") {
+		t.Fatalf("TWINCAP_BOX_FIPS=sometimes: %v", err)
+	}
+}
+
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(good))
 	f.Add([]byte("mode = \"buffered\"\n"))

@@ -244,6 +244,33 @@ func TestTamper(t *testing.T) {
 	}
 }
 
+// Deleting any one line, whichever, is found by Verify on the open log;
+// by Open and VerifyFile too, except the last line (a shorter chain that
+// is whole: only the running log's memory, or an export's head, knows it
+// was longer).
+func TestDeleteEveryLine(t *testing.T) {
+	l, path := written(t)
+	orig := lines(t, path)
+	for i := range orig {
+		ls := append(append([][]byte{}, orig[:i]...), orig[i+1:]...)
+		if err := os.WriteFile(path, bytes.Join(ls, nil), 0o640); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Verify(); !errors.Is(err, ErrBroken) {
+			t.Fatalf("deleting line %d of %d went unnoticed by Verify: %v", i+1, len(orig), err)
+		}
+		if _, err := VerifyFile(path); i < len(orig)-1 && !errors.Is(err, ErrBroken) {
+			t.Fatalf("deleting line %d of %d went unnoticed by VerifyFile: %v", i+1, len(orig), err)
+		}
+	}
+	if err := os.WriteFile(path, bytes.Join(orig, nil), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // Every single-byte change anywhere in the file is found.
 func TestEveryByte(t *testing.T) {
 	l, path := written(t)

@@ -90,7 +90,11 @@ type Config struct {
 	// CredentialsDir holds the credentials files that settings name by
 	// reference (evidence.credentials_ref); the secrets never enter the
 	// settings. Default: the config file's folder.
-	CredentialsDir     string   `toml:"credentials_dir"`
+	CredentialsDir string `toml:"credentials_dir"`
+	// EvidenceCAFile holds CA certificates (PEM) that an https evidence
+	// store's certificate is checked against as well as the system's: a
+	// store with a private CA. Empty: the system's CAs only.
+	EvidenceCAFile     string   `toml:"evidence_ca_file"`
 	TicketTTL          Duration `toml:"ticket_ttl"`
 	PasswordIterations int      `toml:"password_iterations"`
 	LogLevel           LogLevel `toml:"log_level"`
@@ -157,7 +161,7 @@ func Parse(data []byte, cfg Config) (Config, error) {
 
 // resolve makes relative file paths relative to base.
 func (c *Config) resolve(base string) {
-	for _, p := range []*string{&c.DataDir, &c.RoomKeyFile, &c.TLSCertFile, &c.TLSKeyFile, &c.CAFile, &c.UsersFile, &c.CredentialsDir} {
+	for _, p := range []*string{&c.DataDir, &c.RoomKeyFile, &c.TLSCertFile, &c.TLSKeyFile, &c.CAFile, &c.UsersFile, &c.CredentialsDir, &c.EvidenceCAFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(base, *p)
 		}

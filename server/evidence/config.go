@@ -23,6 +23,12 @@ const (
 	MaxPartSize     int64 = 5 << 30
 	MaxParts              = 10_000
 	DefaultPartSize int64 = 16 << 20
+	// DefaultPartsInFlight is how many parts of one object are sent at
+	// once: enough to keep hashing on both ends and the network busy
+	// together (BenchmarkUpload), few enough to bound memory and sockets.
+	DefaultPartsInFlight = 4
+	// MaxPartsInFlight bounds PartsInFlight.
+	MaxPartsInFlight = 64
 	// MaxRetentionDays bounds RetentionDays (100 years).
 	MaxRetentionDays = 36_500
 )
@@ -49,6 +55,9 @@ type Config struct {
 	// PartSize is the size of each part of a multipart upload; files up to
 	// PartSize go in one put. 0 means DefaultPartSize.
 	PartSize int64
+	// PartsInFlight is how many parts of one object are sent at once; 0
+	// means DefaultPartsInFlight, 1 sends them one after another.
+	PartsInFlight int
 	// Transport carries the requests (custom CAs, FIPS-only TLS); nil uses
 	// minio-go's default transport.
 	Transport http.RoundTripper
@@ -59,6 +68,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.PartSize == 0 {
 		c.PartSize = DefaultPartSize
+	}
+	if c.PartsInFlight == 0 {
+		c.PartsInFlight = DefaultPartsInFlight
 	}
 	if c.Now == nil {
 		c.Now = time.Now
@@ -106,6 +118,9 @@ func (c Config) Validate() error {
 	}
 	if c.PartSize != 0 && (c.PartSize < MinPartSize || c.PartSize > MaxPartSize) {
 		bad("part size %d: want %d (5 MiB) to %d (5 GiB), or 0 for %d", c.PartSize, MinPartSize, MaxPartSize, DefaultPartSize)
+	}
+	if c.PartsInFlight < 0 || c.PartsInFlight > MaxPartsInFlight {
+		bad("parts in flight %d: want 1 to %d, or 0 for %d", c.PartsInFlight, MaxPartsInFlight, DefaultPartsInFlight)
 	}
 	return errors.Join(errs...)
 }

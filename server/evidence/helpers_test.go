@@ -133,11 +133,11 @@ func (f *faultyAPI) newMultipart(ctx context.Context, key string, o putOptions) 
 	return f.objectAPI.newMultipart(ctx, key, o)
 }
 
-func (f *faultyAPI) putPart(ctx context.Context, key, uploadID string, n int, r io.Reader, size int64, sha256Hex, checksum string) (part, error) {
+func (f *faultyAPI) putPart(ctx context.Context, key, uploadID string, n int, r io.Reader, size int64, checksum string) (part, error) {
 	if err := f.call("putPart", key, n); err != nil {
 		return part{}, err
 	}
-	return f.objectAPI.putPart(ctx, key, uploadID, n, r, size, sha256Hex, checksum)
+	return f.objectAPI.putPart(ctx, key, uploadID, n, r, size, checksum)
 }
 
 func (f *faultyAPI) complete(ctx context.Context, key, uploadID string, parts []part) error {
@@ -176,7 +176,7 @@ func newUploader(t *testing.T, s *evidencetest.Server, server string, mod func(*
 
 // fixture writes a finalized recording as a room server holds it: media
 // of size bytes (seeded), metadata naming server, an audit trail.
-func fixture(t *testing.T, dir, id, server string, size int, seed uint64, finalized time.Time) Recording {
+func fixture(t testing.TB, dir, id, server string, size int, seed uint64, finalized time.Time) Recording {
 	t.Helper()
 	dir = filepath.Join(dir, server, id)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -204,7 +204,7 @@ func fixture(t *testing.T, dir, id, server string, size int, seed uint64, finali
 	return rec
 }
 
-func readFile(t *testing.T, p string) []byte {
+func readFile(t testing.TB, p string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(p)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"twincap/encoder/segment"
 	"twincap/server/wire"
 )
@@ -155,11 +157,13 @@ func (u *Uploader) open(rec Recording) (srcs []source, closeAll func(), err erro
 		} else {
 			s.r, s.size = bytes.NewReader(data), int64(len(data))
 		}
-		d, err := digestOf(s.r, s.size, u.cfg.PartSize)
-		if err != nil {
-			return fmt.Errorf("evidence: %s: %w", name, err)
+		if name != MediaName {
+			d, err := digestOf(s.r, s.size, u.cfg.PartSize)
+			if err != nil {
+				return fmt.Errorf("evidence: %s: %w", name, err)
+			}
+			s.d = d
 		}
-		s.d = d
 		srcs = append(srcs, s)
 		return nil
 	}
@@ -172,29 +176,50 @@ func (u *Uploader) open(rec Recording) (srcs []source, closeAll func(), err erro
 	if err := add(AuditName, rec.AuditPath, rec.Audit); err != nil {
 		return nil, nil, err
 	}
-	if err := checkMetadata(rec.ID, srcs[1], srcs[0].d); err != nil {
+	meta, err := readMetadata(rec.ID, srcs[1])
+	if err != nil {
+		return nil, nil, err
+	}
+	media := &srcs[0]
+	if d, ok := claimedDigest(meta, media.size, u.cfg.PartSize); ok {
+		// A multipart media file is hashed while it is sent (multipart
+		// checks the whole against the metadata before completing), so
+		// that the upload does not wait for a pass over the whole file.
+		media.d = d
+		return srcs, closeFiles, nil
+	}
+	if media.d, err = digestOf(media.r, media.size, u.cfg.PartSize); err != nil {
+		return nil, nil, fmt.Errorf("evidence: %s: %w", MediaName, err)
+	}
+	if err := checkMetadata(rec.ID, meta, media.d); err != nil {
 		return nil, nil, err
 	}
 	return srcs, closeFiles, nil
 }
 
-// checkMetadata refuses to upload a media file that is not the one the
-// metadata describes: evidence whose parts disagree is worse than late.
-func checkMetadata(id string, meta source, media digest) error {
+// readMetadata reads and decodes a recording's metadata.json.
+func readMetadata(id string, meta source) (wire.Metadata, error) {
 	if meta.size > maxSmall*16 {
-		return fmt.Errorf("%w: %s: metadata.json is %d bytes", ErrMismatch, id, meta.size)
+		return wire.Metadata{}, fmt.Errorf("%w: %s: metadata.json is %d bytes", ErrMismatch, id, meta.size)
 	}
 	b := make([]byte, meta.size)
 	if _, err := meta.r.ReadAt(b, 0); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("evidence: metadata: %w", err)
+		return wire.Metadata{}, fmt.Errorf("evidence: metadata: %w", err)
 	}
 	var m wire.Metadata
 	if err := json.Unmarshal(b, &m); err != nil {
-		return fmt.Errorf("%w: %s: metadata.json: %w", ErrMismatch, id, err)
+		return wire.Metadata{}, fmt.Errorf("%w: %s: metadata.json: %w", ErrMismatch, id, err)
 	}
+	if m.ID != id {
+		return wire.Metadata{}, fmt.Errorf("%w: metadata.json describes recording %q, not %q", ErrMismatch, m.ID, id)
+	}
+	return m, nil
+}
+
+// checkMetadata refuses to upload a media file that is not the one the
+// metadata describes: evidence whose parts disagree is worse than late.
+func checkMetadata(id string, m wire.Metadata, media digest) error {
 	switch {
-	case m.ID != id:
-		return fmt.Errorf("%w: metadata.json describes recording %q, not %q", ErrMismatch, m.ID, id)
 	case m.MediaSHA256 != "" && !strings.EqualFold(m.MediaSHA256, media.hex()):
 		return fmt.Errorf("%w: %s: media.mp4 has SHA-256 %s, metadata.json says %s", ErrMismatch, id, media.hex(), m.MediaSHA256)
 	case m.MediaBytes != 0 && m.MediaBytes != media.size:
@@ -474,23 +499,63 @@ func (u *Uploader) multipart(ctx context.Context, key string, s source) error {
 			return fmt.Errorf("start multipart: %w", err)
 		}
 	}
-	done := make([]part, 0, len(s.d.parts))
+	// The whole file's SHA-256 of a digest taken from the metadata is
+	// computed beside the parts, and checked before the upload completes.
+	var whole chan error
+	if s.d.claimed {
+		whole = make(chan error, 1)
+		go func() { whole <- s.d.checkWhole(s.r) }()
+	}
+	// Parts go PartsInFlight at a time: while one is hashed by the store,
+	// others are on the wire. Each is checked by the store against its own
+	// SHA-256 (x-amz-checksum-sha256), whatever order they arrive in.
+	done := make([]part, len(s.d.parts))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(u.cfg.PartsInFlight)
 	for i := range s.d.parts {
-		off, l := s.d.part(int64(i))
-		want := partChecksum(s.d.parts[i])
-		if p, ok := have[i+1]; ok && p.Size == l && p.Checksum == want {
-			done = append(done, p)
-			continue
+		if gctx.Err() != nil {
+			break // a part failed: send no more
 		}
-		p, err := u.api.putPart(ctx, key, uploadID, i+1, io.NewSectionReader(s.r, off, l), l, hex.EncodeToString(s.d.parts[i][:]), want)
-		if err != nil {
-			return fmt.Errorf("part %d of %d: %w", i+1, len(s.d.parts), err)
+		g.Go(func() error {
+			if err := gctx.Err(); err != nil {
+				return err // a part failed while this one waited its turn
+			}
+			off, l := s.d.part(int64(i))
+			if s.d.claimed {
+				if err := s.d.hashPart(s.r, i); err != nil {
+					return fmt.Errorf("part %d of %d: %w", i+1, len(s.d.parts), err)
+				}
+			}
+			want := partChecksum(s.d.parts[i])
+			if p, ok := have[i+1]; ok && p.Size == l && p.Checksum == want {
+				done[i] = p
+				return nil
+			}
+			p, err := u.api.putPart(gctx, key, uploadID, i+1, io.NewSectionReader(s.r, off, l), l, want)
+			if err != nil {
+				return fmt.Errorf("part %d of %d: %w", i+1, len(s.d.parts), err)
+			}
+			if p.Checksum != "" && p.Checksum != want {
+				return fmt.Errorf("%w: %s part %d: store checksum %s, want %s", ErrVerify, key, i+1, p.Checksum, want)
+			}
+			p.Number, p.Size, p.Checksum = i+1, l, want
+			done[i] = p
+			return nil
+		})
+	}
+	err = g.Wait()
+	if whole != nil {
+		if werr := <-whole; werr != nil && err == nil {
+			// Not the file the metadata describes: never complete it.
+			_ = u.api.abort(ctx, key, uploadID)
+			err = werr
 		}
-		if p.Checksum != "" && p.Checksum != want {
-			return fmt.Errorf("%w: %s part %d: store checksum %s, want %s", ErrVerify, key, i+1, p.Checksum, want)
-		}
-		p.Number, p.Size, p.Checksum = i+1, l, want
-		done = append(done, p)
+	}
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	err = u.api.complete(ctx, key, uploadID, done)
 	if errors.Is(err, errExists) {

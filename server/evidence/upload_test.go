@@ -3,8 +3,11 @@ package evidence
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -201,7 +204,9 @@ func TestConflict(t *testing.T) {
 func TestResumeMultipart(t *testing.T) {
 	s := startStore(t, false)
 	ctx := ctxT(t)
-	u, f := newUploader(t, s, "srv-a", nil)
+	// One part at a time, so that the kill at part 3 leaves parts 1 and 2
+	// stored and 4 unsent.
+	u, f := newUploader(t, s, "srv-a", func(c *Config) { c.PartsInFlight = 1 })
 	rec := fixture(t, t.TempDir(), "rec-1", "srv-a", int(3*MinPartSize)+7, 1, t0)
 	mediaKey := u.cfg.PrimaryFolder("rec-1") + MediaName
 
@@ -235,7 +240,9 @@ func TestResumeMultipart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f2.take("putPart"); len(got) != 2 || !strings.HasSuffix(got[0], "#3") || !strings.HasSuffix(got[1], "#4") {
+	got := f2.take("putPart")
+	slices.Sort(got) // sent side by side: any order
+	if len(got) != 2 || !strings.HasSuffix(got[0], "#3") || !strings.HasSuffix(got[1], "#4") {
 		t.Fatalf("parts sent on resume: %v; want #3 and #4 only", got)
 	}
 	if !bytes.Equal(getObject(t, s, mediaKey), readFile(t, rec.MediaPath)) {
@@ -428,5 +435,64 @@ func TestConditionalComplete(t *testing.T) {
 	}
 	if ids, err := u.api.uploads(ctx, key); err != nil || len(ids) != 0 {
 		t.Fatalf("refused upload not aborted: %v, %v", ids, err)
+	}
+}
+
+// TestStoreChecksParts: a part is sent unsigned (UNSIGNED-PAYLOAD) with its
+// SHA-256 in x-amz-checksum-sha256, so the store's own check of that
+// checksum is what keeps a damaged part out: it must refuse a part whose
+// bytes do not match it.
+func TestStoreChecksParts(t *testing.T) {
+	s := startStore(t, false)
+	ctx := ctxT(t)
+	u, _ := newUploader(t, s, "srv-a", nil)
+	key := "parts/media.mp4"
+	body := bytes.Repeat([]byte("p"), int(MinPartSize))
+	id, err := u.api.newMultipart(ctx, key, putOptions{Meta: map[string]string{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.api.abort(ctx, key, id)
+	wrong := partChecksum(sha256.Sum256(append([]byte("q"), body[1:]...)))
+	if _, err := u.api.putPart(ctx, key, id, 1, bytes.NewReader(body), int64(len(body)), wrong); err == nil {
+		t.Fatal("the store took a part whose bytes do not match its checksum")
+	}
+	right := partChecksum(sha256.Sum256(body))
+	p, err := u.api.putPart(ctx, key, id, 1, bytes.NewReader(body), int64(len(body)), right)
+	if err != nil || p.Checksum != right {
+		t.Fatalf("matching part: %+v, %v", p, err)
+	}
+}
+
+// TestMediaChangedAfterFinalize: a multipart media file is hashed while
+// it is sent; one that no longer has the SHA-256 its metadata gives (one
+// byte changed, same size) is never completed: no object, no upload left
+// under way, no marker.
+func TestMediaChangedAfterFinalize(t *testing.T) {
+	s := startStore(t, false)
+	ctx := ctxT(t)
+	u, f := newUploader(t, s, "srv-a", nil)
+	rec := fixture(t, t.TempDir(), "rec-1", "srv-a", int(3*MinPartSize)+5, 1, t0)
+	media := readFile(t, rec.MediaPath)
+	media[len(media)/2] ^= 1
+	if err := os.WriteFile(rec.MediaPath, media, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, err := u.Upload(ctx, rec, "")
+	if !errors.Is(err, ErrMismatch) {
+		t.Fatalf("Upload of changed media = %v; want ErrMismatch", err)
+	}
+	if got := f.take("putPart"); len(got) == 0 {
+		t.Fatal("no part was sent: the media was read whole before the upload, not beside it")
+	}
+	key := u.cfg.PrimaryFolder(rec.ID) + MediaName
+	if _, err := u.api.stat(ctx, key); !errors.Is(err, errNoObject) {
+		t.Fatalf("changed media stored: %v", err)
+	}
+	if ids, err := u.api.uploads(ctx, key); err != nil || len(ids) != 0 {
+		t.Fatalf("uploads left under way: %v, %v", ids, err)
+	}
+	if found, err := u.Find(ctx, rec.ID); err != nil || len(found.Markers) != 0 {
+		t.Fatalf("Find = %+v, %v; want no marker", found, err)
 	}
 }

@@ -89,7 +89,7 @@ type API struct {
 	trail    *audit.Log
 	pair     Pair
 	log      *slog.Logger
-	mux      *http.ServeMux
+	mux      *routeMux
 
 	live            Live
 	watching        func(context.Context) (int, error)
@@ -118,7 +118,7 @@ func New(cfg Config, deps Deps) (*API, error) {
 		deps.Log = slog.New(slog.DiscardHandler)
 	}
 	a := &API{cfg: cfg, store: deps.Store, auth: deps.Auth, settings: deps.Settings, trail: deps.Audit, pair: deps.Pair,
-		log: deps.Log, mux: http.NewServeMux(), evidence: deps.Evidence, finalized: deps.Finalized, settingsChanged: deps.SettingsChanged, live: deps.Live,
+		log: deps.Log, mux: &routeMux{ServeMux: http.NewServeMux()}, evidence: deps.Evidence, finalized: deps.Finalized, settingsChanged: deps.SettingsChanged, live: deps.Live,
 		watching: deps.Watching}
 	if a.evidence == nil {
 		a.evidence = func() *evidence.Queue { return nil }
@@ -164,6 +164,24 @@ func Routes() []Route {
 		{Method: http.MethodGet, Path: wire.PathPeerUpload, Peer: true},
 		{Method: http.MethodPost, Path: wire.PathPeerUpload, Peer: true},
 	}
+}
+
+// routeMux is the API's ServeMux, which keeps every pattern registered on
+// it, so that a test can hold Routes() against what is really served and
+// a route registered some other way cannot escape the tests that walk
+// Routes().
+type routeMux struct {
+	*http.ServeMux
+	patterns []string
+}
+
+func (m *routeMux) Handle(pattern string, h http.Handler) {
+	m.patterns = append(m.patterns, pattern)
+	m.ServeMux.Handle(pattern, h)
+}
+
+func (m *routeMux) HandleFunc(pattern string, h func(http.ResponseWriter, *http.Request)) {
+	m.Handle(pattern, http.HandlerFunc(h))
 }
 
 type authedHandler func(w http.ResponseWriter, r *http.Request, who auth.Claims)

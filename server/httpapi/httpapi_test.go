@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,7 +34,27 @@ type fixture struct {
 	store    *store.Store
 	settings *settings.Store
 	trail    *audit.Log
-	ticket   string // alice, an operator
+	ticket   string     // alice, an operator
+	clock    *testClock // the clock of logins and tickets
+}
+
+// testClock is the injected clock of auth: it stands still until a test
+// moves it.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *testClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 // Users of every fixture: alice is an operator, root an administrator.
@@ -55,7 +76,8 @@ func newFixtureWith(t *testing.T, p Pair) *fixture {
 		t.Fatal(err)
 	}
 	key, _ := auth.NewRoomKey()
-	au, err := auth.New(auth.Config{UsersFile: filepath.Join(dir, "users.json"), RoomID: "room1", RoomKey: key, Iterations: 1000})
+	clk := &testClock{now: time.Now()}
+	au, err := auth.New(auth.Config{UsersFile: filepath.Join(dir, "users.json"), RoomID: "room1", RoomKey: key, Iterations: 1000, Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +106,7 @@ func newFixtureWith(t *testing.T, p Pair) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, dir: dir, srv: httptest.NewServer(api), api: api, auth: au, store: st, settings: ss, trail: trail}
+	f := &fixture{t: t, dir: dir, srv: httptest.NewServer(api), api: api, auth: au, store: st, settings: ss, trail: trail, clock: clk}
 	t.Cleanup(f.srv.Close)
 	f.ticket = f.login("alice", operatorPassword)
 	return f
@@ -175,9 +197,53 @@ func (f *fixture) segFiles(id string) []string {
 	return out
 }
 
+// snapshot is every file of the server's data folder (recordings,
+// segments, settings, audit trail) and its contents.
+func (f *fixture) snapshot() map[string]string {
+	f.t.Helper()
+	out := map[string]string{}
+	err := filepath.WalkDir(filepath.Join(f.dir, "data"), func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			body, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			out[strings.TrimPrefix(p, f.dir)] = string(body)
+		}
+		return nil
+	})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return out
+}
+
+// unchangedSince fails the test for each file of the data folder that
+// changed, appeared or went since the snapshot.
+func (f *fixture) unchangedSince(before map[string]string) {
+	f.t.Helper()
+	after := f.snapshot()
+	for k, v := range before {
+		if w, ok := after[k]; !ok {
+			f.t.Errorf("%s went", k)
+		} else if w != v {
+			f.t.Errorf("%s changed", k)
+		}
+	}
+	for k := range after {
+		if _, ok := before[k]; !ok {
+			f.t.Errorf("%s appeared", k)
+		}
+	}
+}
+
 func TestEveryRouteNeedsTicket(t *testing.T) {
 	f := newFixture(t)
 	f.create("rec1")
+	before := f.snapshot()
 	for _, rt := range Routes() {
 		p := path(rt.Path, "id", "rec1", "seq", "0")
 		for _, tc := range []struct {
@@ -197,7 +263,8 @@ func TestEveryRouteNeedsTicket(t *testing.T) {
 			})
 		}
 	}
-	// The recording is untouched by all that.
+	// Nothing in the data folder changed, and the recording is untouched.
+	f.unchangedSince(before)
 	var st wire.RecordingState
 	if code := f.do("GET", path(wire.PathRecording, "id", "rec1"), f.ticket, nil, &st); code != 200 || st.State != wire.StateRecording {
 		t.Fatalf("after: %d %+v", code, st)
@@ -205,6 +272,67 @@ func TestEveryRouteNeedsTicket(t *testing.T) {
 	var h wire.Health
 	if code := f.do("GET", wire.PathHealth, "", nil, &h); code != 200 || h.ServerID != "a" || h.RoomID != "room1" || h.BootID != "boot1" {
 		t.Fatalf("health: %d %+v", code, h)
+	}
+}
+
+// TestRouteTableIsTheMux holds Routes(), which the tests of every route
+// walk, against the patterns the API really registers, so that a route
+// cannot be added without them.
+func TestRouteTableIsTheMux(t *testing.T) {
+	f := newFixture(t)
+	var table []string
+	for _, rt := range Routes() {
+		table = append(table, rt.Method+" "+rt.Path)
+	}
+	got := slices.Clone(f.api.mux.patterns)
+	slices.Sort(table)
+	slices.Sort(got)
+	if !slices.Equal(table, got) {
+		t.Fatalf("Routes() lists\n  %v\nthe mux serves\n  %v", table, got)
+	}
+}
+
+// TestExpiredTicketEveryRoute moves the clock past the tickets' lifetime:
+// every route that needs a ticket (or an administrator's) refuses the
+// expired one with 401 and an error that says it expired, and nothing
+// changes: recordings, segments, settings, audit trail. A new login then
+// works again.
+func TestExpiredTicketEveryRoute(t *testing.T) {
+	f := newFixture(t)
+	f.create("rec1")
+	b := []byte("segment bytes")
+	if code, e := f.put("rec1", 0, b, segment.Sum(b).String()); code != http.StatusCreated && code != http.StatusOK {
+		t.Fatalf("put: %d %+v", code, e)
+	}
+	admin := f.login("root", adminPassword)
+	before := f.snapshot()
+	f.clock.Add(auth.DefaultTicketTTL + time.Second)
+	for _, rt := range Routes() {
+		if rt.Public || rt.Peer {
+			continue
+		}
+		p := path(rt.Path, "id", "rec1", "seq", "1")
+		for _, who := range []struct{ name, ticket string }{{"operator", f.ticket}, {"admin", admin}} {
+			t.Run(rt.Method+" "+rt.Path+" "+who.name, func(t *testing.T) {
+				resp := f.req(rt.Method, p, who.ticket, `{"device_id":"changed"}`, map[string]string{wire.HeaderChecksum: segment.Sum(b).String()})
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				var e wire.Error
+				if resp.StatusCode != http.StatusUnauthorized || json.Unmarshal(body, &e) != nil || !strings.Contains(e.Error, "expired") {
+					t.Fatalf("status %d, body %s; want 401 saying the ticket expired", resp.StatusCode, body)
+				}
+				if h := resp.Header.Get("WWW-Authenticate"); !strings.Contains(h, "invalid_token") {
+					t.Fatalf("WWW-Authenticate %q", h)
+				}
+			})
+		}
+	}
+	f.unchangedSince(before)
+	// A new login, at the same moved clock, works.
+	f.ticket = f.login("alice", operatorPassword)
+	var st wire.RecordingState
+	if code := f.do("GET", path(wire.PathRecording, "id", "rec1"), f.ticket, nil, &st); code != 200 || st.State != wire.StateRecording {
+		t.Fatalf("after a new login: %d %+v", code, st)
 	}
 }
 
@@ -435,6 +563,53 @@ func TestRecordingLifecycle(t *testing.T) {
 	}
 	if code := f.do("GET", wire.PathRecordings, f.ticket, nil, nil); code != 401 {
 		t.Fatalf("after logout: %d", code)
+	}
+}
+
+// TestWrongPassword: a wrong password, or a user who does not exist, gets
+// the same clear 401 and no ticket; nothing changes but the audit trail,
+// which records each failed login as given.
+func TestWrongPassword(t *testing.T) {
+	f := newFixture(t)
+	f.create("rec1")
+	before := f.snapshot()
+	entries := len(f.trail.Entries(audit.Filter{}))
+	var msgs []string
+	for _, tc := range []struct{ user, pass string }{{"alice", "wrong"}, {"root", operatorPassword}, {"mallory", "x"}, {"alice", ""}} {
+		var rep struct {
+			Ticket string `json:"ticket"`
+			Error  string `json:"error"`
+		}
+		code := f.do("POST", wire.PathLogin, "", wire.LoginRequest{Username: tc.user, Password: tc.pass}, &rep)
+		if tc.pass == "" {
+			if code != http.StatusBadRequest || !strings.Contains(rep.Error, "password") {
+				t.Fatalf("empty password: %d %q", code, rep.Error)
+			}
+			continue
+		}
+		if code != http.StatusUnauthorized || rep.Ticket != "" || !strings.Contains(rep.Error, "wrong username or password") {
+			t.Fatalf("%s/%s: %d %+v; want 401 saying wrong username or password", tc.user, tc.pass, code, rep)
+		}
+		msgs = append(msgs, rep.Error)
+	}
+	if msgs[0] != msgs[2] {
+		t.Errorf("a wrong password (%q) and an unknown user (%q) answer differently", msgs[0], msgs[2])
+	}
+	// Only the audit trail grew: one login_failed per refused password.
+	after := f.snapshot()
+	delete(before, "/data/audit.log")
+	delete(after, "/data/audit.log")
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s changed", k)
+		}
+	}
+	if len(after) != len(before) {
+		t.Errorf("files before %d, after %d", len(before), len(after))
+	}
+	failed := f.trail.Entries(audit.Filter{Action: audit.LoginFailed})
+	if got := len(f.trail.Entries(audit.Filter{})) - entries; got != 3 || len(failed) != 3 || failed[2].Actor != "mallory" {
+		t.Fatalf("%d new entries, failed logins %+v; want the 3 failed logins", got, failed)
 	}
 }
 

@@ -204,7 +204,15 @@ func (c *Checker) check(ctx context.Context) Report {
 		theirs, err := c.fetch(ctx, addr)
 		if err != nil {
 			r.State, r.Error = Unreachable, err.Error()
-			break
+			// A server of another room refuses this room's peer token;
+			// its public health still says which room it is in.
+			room, herr := c.peerRoom(ctx, addr)
+			if herr != nil || room == mine.RoomID {
+				break
+			}
+			theirs = mine.Clone()
+			theirs.RoomID = room
+			r.Error = fmt.Sprintf("%s (the paired server is in room %q; its other settings were not compared)", err, room)
 		}
 		cmp := settings.Compare(mine, theirs)
 		r.Comparison = &cmp
@@ -262,6 +270,29 @@ func (c *Checker) logReport(r Report) {
 			}
 		}
 	}
+}
+
+// peerRoom reads the paired server's Room ID from its public health route.
+func (c *Checker) peerRoom(ctx context.Context, addr string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "https://"+addr+wire.PathHealth, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := c.client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var h wire.Health
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("pair: health of %s: HTTP %d", addr, resp.StatusCode)
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&h); err != nil {
+		return "", fmt.Errorf("pair: health of %s: %w", addr, err)
+	}
+	return h.RoomID, nil
 }
 
 // fetch reads the paired server's settings.

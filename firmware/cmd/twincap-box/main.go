@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/fips140"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -29,6 +30,7 @@ import (
 	"twincap/drivers/camera/v4l2"
 	"twincap/firmware/box"
 	"twincap/firmware/config"
+	"twincap/server/fipsmode"
 )
 
 func main() {
@@ -56,6 +58,13 @@ func run() error {
 	}
 	cfg, err := config.Load(*path, nil)
 	if err != nil {
+		return err
+	}
+	// FIPS 140-3 mode: Go enters it only at start, so re-execute in it.
+	if err := fipsmode.Enter(cfg.FIPS, fips140.Enabled(), os.Environ(), func(env []string) error {
+		fmt.Fprintln(os.Stderr, "twincap-box: the config asks for FIPS 140-3 mode; re-executing with GODEBUG=fips140=on")
+		return fipsmode.Exec(env)
+	}); err != nil {
 		return err
 	}
 	tlsConf, err := roomTLS(cfg.CAFile)

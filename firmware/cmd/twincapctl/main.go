@@ -184,6 +184,9 @@ func printStatus(w io.Writer, st box.Status) {
 	if st.FailoverReady {
 		fmt.Fprintln(w, "failover: set up and healthy (two green icons)")
 	}
+	if st.FIPS {
+		fmt.Fprintln(w, "FIPS 140-3 mode: on")
+	}
 	if len(st.Owed) > 0 {
 		fmt.Fprintf(w, "still owed to a server: %s\n", strings.Join(st.Owed, ", "))
 	}

@@ -3,6 +3,8 @@ package evidencetest
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -83,6 +85,8 @@ type Server struct {
 	SecretKey string
 	DataDir   string
 	logPath   string
+	// TLS, for a server started by StartTLS, trusts its certificate.
+	TLS *tls.Config
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -91,6 +95,18 @@ type Server struct {
 
 // Start runs a MinIO server for the test and stops it when the test ends.
 func Start(t testing.TB) *Server {
+	t.Helper()
+	return start(t, nil, nil, nil)
+}
+
+// StartTLS runs a MinIO server that serves https with the given
+// certificate and key (PEM); roots trusts it (for TLS and Client).
+func StartTLS(t testing.TB, certPEM, keyPEM []byte, roots *x509.CertPool) *Server {
+	t.Helper()
+	return start(t, certPEM, keyPEM, roots)
+}
+
+func start(t testing.TB, certPEM, keyPEM []byte, roots *x509.CertPool) *Server {
 	t.Helper()
 	bin, err := Binary()
 	if err != nil {
@@ -106,6 +122,19 @@ func Start(t testing.TB) *Server {
 	}
 	dir := t.TempDir()
 	s := &Server{AccessKey: "twincap-" + randHex(4), SecretKey: randHex(16), DataDir: filepath.Join(dir, "data"), logPath: filepath.Join(dir, "minio.log")}
+	if certPEM != nil {
+		certs := filepath.Join(dir, "certs")
+		if err := os.MkdirAll(certs, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certs, "public.crt"), certPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(certs, "private.key"), keyPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		s.TLS = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	var lastErr error
 	for range 3 { // a free port can be taken between our probe and MinIO's bind
 		if lastErr = s.start(bin, dir); lastErr == nil {
@@ -171,15 +200,20 @@ func (s *Server) start(bin, dir string) error {
 	s.mu.Lock()
 	s.Endpoint, s.cmd, s.exited = addr, cmd, exited
 	s.mu.Unlock()
-	if err := waitReady(addr, exited, 60*time.Second); err != nil {
+	if err := waitReady(addr, s.TLS, exited, 60*time.Second); err != nil {
 		_ = s.Stop()
 		return err
 	}
 	return nil
 }
 
-func waitReady(addr string, exited <-chan struct{}, limit time.Duration) error {
+func waitReady(addr string, tc *tls.Config, exited <-chan struct{}, limit time.Duration) error {
 	client := &http.Client{Timeout: time.Second}
+	scheme := "http://"
+	if tc != nil {
+		scheme = "https://"
+		client.Transport = &http.Transport{TLSClientConfig: tc}
+	}
 	deadline := time.Now().Add(limit)
 	var lastErr error
 	for {
@@ -193,7 +227,7 @@ func waitReady(addr string, exited <-chan struct{}, limit time.Duration) error {
 		// with "Server not initialized yet").
 		ok := true
 		for _, path := range []string{"/minio/health/ready", "/minio/health/cluster"} {
-			resp, err := client.Get("http://" + addr + path)
+			resp, err := client.Get(scheme + addr + path)
 			if err != nil {
 				ok, lastErr = false, err
 				break
@@ -281,7 +315,11 @@ func (s *Server) Log() string {
 // Client returns a minio-go client for the server's root user.
 func (s *Server) Client(t testing.TB) *minio.Client {
 	t.Helper()
-	c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	opts := &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")}
+	if s.TLS != nil {
+		opts.Secure, opts.Transport = true, &http.Transport{TLSClientConfig: s.TLS}
+	}
+	c, err := minio.New(s.Endpoint, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
