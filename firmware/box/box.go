@@ -339,6 +339,10 @@ func (b *Box) handle(ctx context.Context, st *loopState, req request) {
 	switch req.kind {
 	case "start":
 		id, err := b.start(ctx, st)
+		// The status says what the start did (a mismatch, a message)
+		// before the caller hears back, so a status read after the reply
+		// is never older than it.
+		b.publish(st)
 		req.reply <- reply{id: id, err: err}
 	case "stop":
 		if st.cur == nil {
@@ -364,6 +368,7 @@ func (b *Box) handle(ctx context.Context, st *loopState, req request) {
 		}
 		st.cur, st.phase = nil, Idle
 		st.message = "interview " + id + " cancelled; its buffered recording was deleted"
+		b.publish(st)
 		req.reply <- reply{id: id}
 	}
 }
@@ -590,11 +595,12 @@ func (b *Box) pipelineDone(ctx context.Context, st *loopState, res pipeResult) {
 			b.log.Error("box: stop uplink", "server", u.Name(), "err", err)
 		}
 	}
+	b.log.Info("box: interview stopped", "recording", id, "segments", count)
+	st.cur, st.phase = nil, Idle
+	b.publish(st)
 	for _, w := range iv.stopWait {
 		w <- reply{id: id}
 	}
-	b.log.Info("box: interview stopped", "recording", id, "segments", count)
-	st.cur, st.phase = nil, Idle
 }
 
 // cameraOutages are the times the camera was lost during iv (the
