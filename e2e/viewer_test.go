@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -15,13 +17,44 @@ import (
 // viewerStats is the part of the viewer page's window.twincapStats the
 // test reads.
 type viewerStats struct {
-	State             string  `json:"state"`
-	Server            string  `json:"server"`
-	FramesPresented   int     `json:"framesPresented"`
-	LastFrameWallTime float64 `json:"lastFrameWallTime"`
-	MaxFrameGapMs     float64 `json:"maxFrameGapMs"`
-	Failovers         int     `json:"failovers"`
+	State             string    `json:"state"`
+	Server            string    `json:"server"`
+	FramesPresented   int       `json:"framesPresented"`
+	LastFrameWallTime float64   `json:"lastFrameWallTime"`
+	MaxFrameGapMs     float64   `json:"maxFrameGapMs"`
+	Failovers         int       `json:"failovers"`
+	LatencyMs         []float64 `json:"latencyMs"`
+	LatencyServer     []int     `json:"latencyServer"`
+	StampErrors       int       `json:"stampErrors"`
 }
+
+// latency is the glass-to-glass figures of the samples the page took
+// while it played from server index i.
+func (s viewerStats) latency(i int) (n int, minMs, meanMs, maxMs float64) {
+	for k, v := range s.LatencyMs {
+		if k >= len(s.LatencyServer) || s.LatencyServer[k] != i {
+			continue
+		}
+		if n == 0 || v < minMs {
+			minMs = v
+		}
+		maxMs = max(maxMs, v)
+		meanMs += v
+		n++
+	}
+	if n > 0 {
+		meanMs /= float64(n)
+	}
+	return n, minMs, meanMs, maxMs
+}
+
+// benchViewer, set by scripts/bench, makes the viewer test print its
+// figures in a form the script sums up over several runs.
+var benchViewer = os.Getenv("TWINCAP_BENCH_VIEWER") != ""
+
+// latencySamples is how many frames the glass-to-glass latency is taken
+// over (4 s at the room's 15 fps).
+const latencySamples = 60
 
 func (r *room) viewerStats(ctx context.Context) viewerStats {
 	r.t.Helper()
@@ -56,7 +89,9 @@ func TestViewerFailsOverInABrowser(t *testing.T) {
 	ctx := browserWith(t, chromedp.Flag("ignore-certificate-errors", true)) // the room's own CA
 	shots := artifacts(t)
 	servers := "https://" + pref.addr + ",https://" + red.addr
-	page := "https://" + pref.addr + "/live?servers=" + url.QueryEscape(servers)
+	// stamp=1: the page reads the capture time the box's test pattern
+	// stamps into each frame (glass-to-glass latency).
+	page := "https://" + pref.addr + "/live?stamp=1&servers=" + url.QueryEscape(servers)
 
 	// No login, no stream: the login form.
 	r.page(ctx, "viewer without a login", 20*time.Second,
@@ -78,6 +113,22 @@ func TestViewerFailsOverInABrowser(t *testing.T) {
 	})
 	r.screenshot(ctx, shots, "2-playing-preferred")
 
+	// Glass-to-glass: from the capture of a frame on the box to Chromium
+	// presenting it, read off the decoded picture.
+	lat := r.waitViewer(ctx, "glass-to-glass samples", 30*time.Second, func(s viewerStats) bool {
+		n, _, _, _ := s.latency(0)
+		return n >= latencySamples
+	})
+	n, minMs, meanMs, maxMs := lat.latency(0)
+	t.Logf("glass-to-glass latency over %d frames: min %.0f ms, mean %.0f ms, max %.0f ms (target < 500 ms); %d frames whose stamp did not read",
+		n, minMs, meanMs, maxMs, lat.StampErrors)
+	if benchViewer {
+		fmt.Printf("BENCH latency-ms n=%d min=%.1f mean=%.1f max=%.1f\n", n, minMs, meanMs, maxMs)
+	}
+	if lat.StampErrors > lat.FramesPresented/10 {
+		t.Errorf("%d of %d frames shown had no readable capture stamp", lat.StampErrors, lat.FramesPresented)
+	}
+
 	before := r.viewerStats(ctx)
 	pref.p.kill()
 	after := r.waitViewer(ctx, "frames from the redundant server", 30*time.Second, func(s viewerStats) bool {
@@ -85,6 +136,9 @@ func TestViewerFailsOverInABrowser(t *testing.T) {
 	})
 	t.Logf("viewer failover: largest gap between frames shown %.0f ms (target < 2000 ms), %d automatic failover(s)",
 		after.MaxFrameGapMs, after.Failovers)
+	if benchViewer {
+		fmt.Printf("BENCH failover-gap-ms %.1f\n", after.MaxFrameGapMs)
+	}
 	if after.Failovers < 1 {
 		t.Errorf("the page moved to the redundant server without counting a failover: %+v", after)
 	}
