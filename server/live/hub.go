@@ -147,8 +147,8 @@ type stream struct {
 	published, ignored, malformed, dropped, writeErrors uint64
 }
 
-// position orders what Publish is given. Part is 0 for a whole segment;
-// a later PublishPart would number the chunks of one segment (doc.go).
+// position orders what Publish and PublishPart are given. Part is 0 for a
+// whole segment, and numbers the chunks of one segment from 0.
 type position struct {
 	seq  uint64
 	part uint32
@@ -287,6 +287,17 @@ func (h *Hub) do(ctx context.Context, f func()) error {
 // hub keeps body; the caller must not change it afterwards.
 func (h *Hub) Publish(recordingID string, seq uint64, body []byte) {
 	h.publishAt(recordingID, position{seq: seq}, body)
+}
+
+// PublishPart hands the hub one CMAF chunk (a moof+mdat) of media
+// segment seq as the server receives it, before the segment is complete
+// or stored: part 0 starts with the segment's IDR, later parts follow in
+// order. It lets viewers see a frame a chunk after its capture instead of
+// a segment. The segment's own Publish, once it is durable, is then at or
+// before the newest position and ignored. Like Publish it never blocks,
+// and the hub keeps body.
+func (h *Hub) PublishPart(recordingID string, seq uint64, part uint32, body []byte) {
+	h.publishAt(recordingID, position{seq: seq, part: part}, body)
 }
 
 func (h *Hub) publishAt(id string, pos position, body []byte) {
