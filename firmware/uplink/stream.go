@@ -60,8 +60,9 @@ func (r *runner) stream(ctx context.Context, j *job) error {
 		err error
 	}
 	res := make(chan result, 1)
+	client := r.client
 	go func() {
-		ack, err := r.client.PutStream(sctx, j.Create.ID, seq, pr, trailer)
+		ack, err := client.PutStream(sctx, j.Create.ID, seq, pr, trailer)
 		pr.CloseWithError(errStreamAborted) // a request that ended early must not leave the writer blocked
 		res <- result{ack, err}
 	}()

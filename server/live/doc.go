@@ -27,7 +27,8 @@
 // several pairs (splitFragments), schedules each pair by its media time,
 // and orders what it is given by position{seq, part}; the segment's
 // Publish after it is durable lands at or before the newest position and
-// is ignored. The schedule cuts its queue only at a fragment that starts
+// is ignored, but for the chunks after the newest when the box's stream
+// was cut short and the segment came again whole. The schedule cuts its queue only at a fragment that starts
 // with an IDR, so chunks without one never break a decoder. The hub adds
 // about a millisecond (Publish to the first RTP packet on loopback).
 package live
