@@ -92,3 +92,25 @@ func TestStalledStreamGoesWhole(t *testing.T) {
 		t.Fatalf("server holds %q", got)
 	}
 }
+
+// A server that dies mid-stream is marked offline as with any failed
+// upload; when it is back it gets the segment whole from the buffer.
+func TestServerLostMidStream(t *testing.T) {
+	f := newFakeServer(t, "tk")
+	u, src, edge := streamingJob(t, f, "rec1")
+	path := strings.NewReplacer("{id}", "rec1", "{seq}", "1").Replace(wire.PathSegment)
+	edge.Add(1, 0, []byte("first-"), false)
+	waitUntil(t, "the first chunk at the server", func() bool { got, _ := f.inProgress(path); return got == "first-" })
+	f.setDown(true)
+	waitUntil(t, "offline", func() bool { return u.Status().State == Offline })
+	edge.Add(1, 1, []byte("second"), true)
+	_ = src.Append(segment.New(1, time.Second, time.Second, []byte("first-second")))
+	f.setDown(false)
+	waitUntil(t, "segment 1 acknowledged", func() bool { return u.Status().Recordings["rec1"].Acked == 2 })
+	f.mu.Lock()
+	got := string(f.recs["rec1"].segs[1])
+	f.mu.Unlock()
+	if got != "first-second" {
+		t.Fatalf("server holds %q", got)
+	}
+}
