@@ -65,9 +65,12 @@ func TestChunkedSegments(t *testing.T) {
 			for s := range out {
 				r.segs = append(r.segs, s)
 				mu.Lock()
-				n := len(chunks)
+				var newest Chunk
+				if n := len(chunks); n > 0 {
+					newest = chunks[n-1]
+				}
 				mu.Unlock()
-				if s.Seq != segment.InitSeq && (n == 0 || chunks[n-1].Seq != s.Seq || !chunks[n-1].Last) {
+				if s.Seq != segment.InitSeq && (newest.Seq != s.Seq || !newest.Last) {
 					t.Errorf("segment %d came before its last chunk", s.Seq)
 				}
 			}
