@@ -126,6 +126,7 @@ func (r *runner) stream(ctx context.Context, j *job) error {
 		if j.Src.Next() > seq {
 			break
 		}
+		r.beat()
 		select {
 		case <-changed:
 		case <-stall.C:

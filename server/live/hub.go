@@ -511,7 +511,7 @@ type StreamStatus struct {
 	Audio       bool            `json:"audio"`
 	Viewers     int             `json:"viewers"`
 	Sessions    []SessionStatus `json:"sessions"`
-	Published   uint64          `json:"published"` // media segments played
+	Published   uint64          `json:"published"` // media segments, and chunks of streamed ones, played
 	Ignored     uint64          `json:"ignored"`   // older than the newest, or before the init segment
 	Malformed   uint64          `json:"malformed"`
 	Dropped     uint64          `json:"dropped"`      // samples cut to catch up with the live edge
