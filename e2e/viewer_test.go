@@ -85,7 +85,8 @@ func (r *room) waitViewer(ctx context.Context, what string, d time.Duration, ok 
 }
 
 // The viewer page in a real browser: it asks unauthenticated viewers to
-// log in; it plays the interview over WebRTC from the preferred server;
+// log in; it plays the interview over WebRTC from the preferred server
+// (the glass-to-glass latency is read off the pictures it shows);
 // when that server is killed it goes on from the redundant one by itself
 // (the gap between the last frame before and the first after is
 // measured); and when the preferred server is down before the stream
@@ -172,4 +173,43 @@ func TestViewerFailsOverInABrowser(t *testing.T) {
 	})
 	r.screenshot(ctx, shots, "5-picked-redundant")
 	r.action(box.PathStop)
+}
+
+// BenchmarkGlassToGlass is the glass-to-glass latency in headless
+// Chromium, from the capture of a frame on the box to Chromium presenting
+// it, with the box's CMAF chunks streamed to the servers (its default,
+// 200 ms) and, as the baseline in the same run, with whole segments
+// (chunk_duration = "0s": a segment goes live once complete and stored).
+func BenchmarkGlassToGlass(b *testing.B) {
+	for _, bc := range []struct{ name, chunk string }{{"chunks", ""}, {"whole-segments", "0s"}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for range b.N {
+				n, minMs, meanMs, maxMs := measureGlassToGlass(b, roomOptions{mode: wire.Buffered, fallback: "any", chunk: bc.chunk})
+				b.ReportMetric(float64(n), "frames")
+				b.ReportMetric(minMs, "ms-min")
+				b.ReportMetric(meanMs, "ms-mean")
+				b.ReportMetric(maxMs, "ms-max")
+			}
+		})
+	}
+}
+
+// measureGlassToGlass records on a new room and reads the latency of
+// latencySamples frames off the viewer page playing from the preferred
+// server.
+func measureGlassToGlass(tb testing.TB, o roomOptions) (n int, minMs, meanMs, maxMs float64) {
+	r := newRoom(tb, o)
+	r.readyAndLoggedIn()
+	ctx := browserWith(tb, chromedp.Flag("ignore-certificate-errors", true))
+	pref := r.servers[0]
+	r.action(box.PathStart)
+	ticket := r.ticket()
+	r.page(ctx, "viewer with a ticket", 20*time.Second,
+		chromedp.Navigate("https://"+pref.addr+"/live?stamp=1#ticket="+url.QueryEscape(ticket)))
+	lat := r.waitViewer(ctx, "glass-to-glass samples", 30*time.Second, func(s viewerStats) bool {
+		n, _, _, _ := s.latency(0)
+		return n >= latencySamples
+	})
+	r.action(box.PathStop)
+	return lat.latency(0)
 }
