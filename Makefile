@@ -31,7 +31,7 @@ fuzz: ## run every fuzz target briefly (FUZZTIME each)
 
 test: lint fuzz unit vm-test ## everything CI runs: lint, fuzz, unit and e2e tests, then the VM scenarios (root)
 
-bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, upload vs plain copy, ...)
+bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, upload vs plain copy, livestream gap and latency, ...)
 	./scripts/bench
 
 demo: build ## run a whole room here: two servers and a box on a test pattern

@@ -24,7 +24,7 @@ func browser(t *testing.T) context.Context {
 }
 
 // browserWith is browser with more Chromium options.
-func browserWith(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
+func browserWith(t testing.TB, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {

@@ -173,6 +173,7 @@ type roomOptions struct {
 	window   string
 	servers  int    // 1 or 2 (default 2)
 	video    string // the box's [video] table; default 320x240 at 15 fps
+	chunk    string // the box's chunk_duration; "": its default (200 ms)
 }
 
 const smallVideo = `width = 320
@@ -245,6 +246,9 @@ addr = %q
 		r.servers[0].addr, o.video)
 	if o.servers == 2 {
 		boxToml += fmt.Sprintf("[redundant]\naddr = %q\n", r.servers[1].addr)
+	}
+	if o.chunk != "" {
+		boxToml = fmt.Sprintf("chunk_duration = %q\n", o.chunk) + boxToml
 	}
 	if err := os.WriteFile(r.boxCfg, []byte(boxToml), 0o644); err != nil {
 		t.Fatal(err)

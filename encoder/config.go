@@ -28,6 +28,12 @@ type Config struct {
 	Bitrate int
 	// SegmentDuration is the video each media segment covers.
 	SegmentDuration time.Duration
+	// ChunkDuration, when not 0, cuts each segment into CMAF chunks (a
+	// moof+mdat) of about this much video, the first starting with the
+	// segment's IDR, handed out one by one as they are cut (Pipeline.OnChunk)
+	// so the livestream need not wait for a whole segment. 0: one moof+mdat
+	// per segment.
+	ChunkDuration time.Duration
 	// Preset is an x264 preset name (ultrafast ... placebo).
 	Preset string
 	// AudioBitrate is the Opus bitrate in bit/s.
@@ -93,6 +99,11 @@ func (c Config) Validate() error {
 		bad("SegmentDuration %v: want 100ms to 10s", c.SegmentDuration)
 	} else if c.FPS >= 1 && c.SegmentDuration < time.Second/time.Duration(c.FPS) {
 		bad("SegmentDuration %v: shorter than one frame at %d fps", c.SegmentDuration, c.FPS)
+	}
+	if c.ChunkDuration < 0 || c.ChunkDuration > c.SegmentDuration {
+		bad("ChunkDuration %v: want 0 (none) up to SegmentDuration %v", c.ChunkDuration, c.SegmentDuration)
+	} else if c.ChunkDuration > 0 && c.FPS >= 1 && c.ChunkDuration < time.Second/time.Duration(c.FPS) {
+		bad("ChunkDuration %v: shorter than one frame at %d fps", c.ChunkDuration, c.FPS)
 	}
 	if _, ok := presetIndex(c.Preset); !ok {
 		bad("Preset %q: want one of %s", c.Preset, strings.Join(presets, ", "))

@@ -36,13 +36,15 @@ const (
 // clocks, decides segment boundaries, and sends segments. Only Run's
 // goroutine touches it.
 type muxer struct {
-	cfg    Config
-	venc   *VideoEncoder
-	aenc   *AudioEncoder // nil: video only
-	mic    audio.Format
-	out    chan<- segment.Segment
-	segLen int64 // SegmentDuration in video ticks
+	cfg      Config
+	venc     *VideoEncoder
+	aenc     *AudioEncoder // nil: video only
+	mic      audio.Format
+	out      chan<- segment.Segment
+	segLen   int64 // SegmentDuration in video ticks
+	chunkLen int64 // ChunkDuration in video ticks; 0: one fragment per segment
 
+	onChunk  func(Chunk) // nil: nobody streams chunks
 	observe  func(fmp4.Fragment)
 	setEpoch func(time.Time)
 	resume   *Resume // nil: a new recording
@@ -57,8 +59,10 @@ type muxer struct {
 	held     *heldFrame // newest frame; its duration waits for the next one
 	cur      *openSegment
 	boundary int64 // the next segment starts at the first frame at or after it
-	pending  []closedSegment
+	pending  []closedChunk
 	seq      uint32 // next media segment number
+	part     int    // next chunk of segment seq
+	segData  []byte // the chunks of segment seq sent so far
 
 	// Audio.
 	preroll       []audio.Chunk // chunks that came before the first frame
@@ -77,21 +81,44 @@ type heldFrame struct {
 	key  bool
 }
 
+// openSegment is the segment being captured: its start, and the samples
+// of its open chunk (all of them when there are no chunks).
 type openSegment struct {
-	start   int64
-	samples []fmp4.Sample
+	start      int64
+	chunkStart int64
+	nextChunk  int64 // the next chunk starts at the first frame at or after it
+	samples    []fmp4.Sample
 }
 
-type closedSegment struct {
+// closedChunk is one moof+mdat's worth of video, waiting for its audio.
+// last: it ends its segment.
+type closedChunk struct {
+	segStart   int64
 	start, end int64
 	samples    []fmp4.Sample
+	last       bool
+}
+
+// Chunk is one CMAF chunk of a media segment (a moof+mdat), handed out as
+// soon as it is cut so that it can be streamed before its segment is
+// complete. The segment's bytes are its chunks' bytes in order; the chunk
+// with Last set ends it, and the segment itself follows on Run's channel.
+// Every chunk of a segment carries the segment's number in its mfhd. Data
+// must not be changed.
+type Chunk struct {
+	Seq   uint64        // the segment it belongs to
+	Part  int           // 0, 1, ... within the segment
+	Start time.Duration // media time of its first video frame
+	Data  []byte
+	Last  bool
 }
 
 func newMuxer(cfg Config, venc *VideoEncoder, aenc *AudioEncoder, mic audio.Format, out chan<- segment.Segment) *muxer {
 	return &muxer{
 		cfg: cfg, venc: venc, aenc: aenc, mic: mic, out: out,
-		segLen: ticks(cfg.SegmentDuration, videoTimescale),
-		seq:    1,
+		segLen:   ticks(cfg.SegmentDuration, videoTimescale),
+		chunkLen: ticks(cfg.ChunkDuration, videoTimescale),
+		seq:      1,
 	}
 }
 
@@ -155,18 +182,31 @@ func (m *muxer) video(f camera.Frame) error {
 		m.cur.samples = append(m.cur.samples, fmp4.Sample{Data: m.held.data, Duration: uint32(d), Keyframe: m.held.key})
 		m.lastDur = d
 	}
-	if key {
+	switch {
+	case key:
 		if m.cur != nil && len(m.cur.samples) > 0 {
-			m.pending = append(m.pending, closedSegment{start: m.cur.start, end: pts, samples: m.cur.samples})
+			m.closeChunk(pts, true)
 		}
-		m.cur = &openSegment{start: pts}
+		m.cur = &openSegment{start: pts, chunkStart: pts, nextChunk: pts + m.chunkLen}
 		for m.boundary <= pts {
 			m.boundary += m.segLen
+		}
+	case m.chunkLen > 0 && pts >= m.cur.nextChunk && len(m.cur.samples) > 0:
+		m.closeChunk(pts, false)
+		m.cur.chunkStart = pts
+		for m.cur.nextChunk <= pts {
+			m.cur.nextChunk += m.chunkLen
 		}
 	}
 	m.held = &heldFrame{pts: pts, data: data, key: isKey}
 	m.lastPTS = pts
 	return m.emitReady()
+}
+
+// closeChunk ends the open chunk at end and queues it for its audio.
+func (m *muxer) closeChunk(end int64, last bool) {
+	m.pending = append(m.pending, closedChunk{segStart: m.cur.start, start: m.cur.chunkStart, end: end, samples: m.cur.samples, last: last})
+	m.cur.samples = nil
 }
 
 // start puts the first frame, captured at t, on the media clock: at 0 for
@@ -341,14 +381,18 @@ func (m *muxer) encodeAudio() error {
 	return nil
 }
 
-// emitReady sends closed segments whose audio is in, or that have waited
-// long enough for it.
+// emitReady sends closed chunks whose audio is in, or that have waited
+// long enough for it (half a chunk, or half a segment without chunks).
 func (m *muxer) emitReady() error {
+	wait := m.segLen / 2
+	if m.chunkLen > 0 {
+		wait = min(wait, m.chunkLen/2)
+	}
 	for len(m.pending) > 0 {
 		s := m.pending[0]
 		ready := m.aenc == nil || m.audioDone || len(m.pending) > 1 ||
 			m.audioNext*videoTimescale >= s.end*audioTimescale ||
-			m.lastPTS >= s.end+m.segLen/2
+			m.lastPTS >= s.end+wait
 		if !ready {
 			return nil
 		}
@@ -360,9 +404,9 @@ func (m *muxer) emitReady() error {
 	return nil
 }
 
-// emit sends one media segment with the audio packets that start before
-// its video ends.
-func (m *muxer) emit(s closedSegment) error {
+// emit sends one chunk with the audio packets that start before its
+// video ends, and the segment once its last chunk is out.
+func (m *muxer) emit(s closedChunk) error {
 	f := fmp4.Fragment{Seq: m.seq, VideoDecodeTime: uint64(s.start), Video: s.samples}
 	if m.aenc != nil {
 		first := m.audioNext - int64(len(m.packets))*opusTicks
@@ -381,8 +425,21 @@ func (m *muxer) emit(s closedSegment) error {
 	if err != nil {
 		return fmt.Errorf("encoder: segment %d: %w", m.seq, err)
 	}
-	m.out <- segment.New(uint64(m.seq), duration(s.start, videoTimescale), duration(s.end-s.start, videoTimescale), data)
+	if m.onChunk != nil {
+		m.onChunk(Chunk{Seq: uint64(m.seq), Part: m.part, Start: duration(s.start, videoTimescale), Data: data, Last: s.last})
+	}
+	if s.last && m.part == 0 {
+		m.segData = data // one fragment: no copy
+	} else {
+		m.segData = append(m.segData, data...)
+	}
+	m.part++
+	if !s.last {
+		return nil
+	}
+	m.out <- segment.New(uint64(m.seq), duration(s.segStart, videoTimescale), duration(s.end-s.segStart, videoTimescale), m.segData)
 	m.seq++
+	m.part, m.segData = 0, nil
 	return nil
 }
 
@@ -393,7 +450,7 @@ func (m *muxer) finish() error {
 		d := m.heldDuration()
 		m.cur.samples = append(m.cur.samples, fmp4.Sample{Data: m.held.data, Duration: uint32(d), Keyframe: m.held.key})
 		end := m.held.pts + d
-		m.pending = append(m.pending, closedSegment{start: m.cur.start, end: end, samples: m.cur.samples})
+		m.closeChunk(end, true)
 		m.held, m.cur = nil, nil
 		// The last samples short of a packet: pad with silence if the
 		// packet starts before the video ends.

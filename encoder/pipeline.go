@@ -25,6 +25,7 @@ type Pipeline struct {
 
 	resume  *Resume
 	onFrame func(camera.Frame)
+	onChunk func(Chunk)
 
 	mu    sync.Mutex // guards epoch
 	epoch time.Time
@@ -66,6 +67,12 @@ type Resume struct {
 // encoded (the box's watchdog sees frames arriving; its control page shows
 // the newest). f must not change the frame. Set it before Run.
 func (p *Pipeline) OnFrame(f func(camera.Frame)) { p.onFrame = f }
+
+// OnChunk has f called on Run's goroutine with every chunk of every
+// media segment as soon as it is cut (with ChunkDuration 0, one chunk per
+// segment), before the segment goes out on Run's channel. f must not
+// block: the encoder waits for it. Set it before Run.
+func (p *Pipeline) OnChunk(f func(Chunk)) { p.onChunk = f }
 
 // SetResume makes the next Run continue a recording instead of starting
 // one.
@@ -174,6 +181,7 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 
 	m := newMuxer(p.cfg, venc, aenc, micFormat, out)
 	m.observe = p.observe
+	m.onChunk = p.onChunk
 	m.setEpoch = p.setEpoch
 	if r := p.resume; r != nil {
 		if r.NextSeq == 0 || r.NextSeq > uint64(^uint32(0)) || r.Epoch.IsZero() || len(r.Init) == 0 {

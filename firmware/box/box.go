@@ -202,11 +202,30 @@ type interview struct {
 	starts   []segStart    // wall-clock start of each media segment, written by runPipeline
 	create   wire.CreateRequest
 	src      appender
+	edge     *buffer.Edge // chunks of the segment being cut; nil without chunks
 	journal  *journal.Journal
 	cancel   context.CancelFunc
 	done     chan pipeResult
 	lostAt   time.Time // when the last available server was lost
 	stopWait []chan reply
+}
+
+// job is the interview as the uplinks carry it.
+func (iv *interview) job() uplink.Job {
+	j := uplink.Job{Create: iv.create, Src: iv.src}
+	if iv.edge != nil {
+		j.Edge = iv.edge
+	}
+	return j
+}
+
+// newEdge gives an interview an edge when the encoder cuts chunks, so the
+// uplinks can stream the segment being cut.
+func (b *Box) newEdge() *buffer.Edge {
+	if b.cfg.Encoder().ChunkDuration <= 0 {
+		return nil
+	}
+	return buffer.NewEdge()
 }
 
 type segStart struct {
@@ -407,7 +426,7 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 		Mode:      b.cfg.Mode,
 		StartedAt: now.UTC(),
 	}
-	iv := &interview{create: create, done: make(chan pipeResult, 1)}
+	iv := &interview{create: create, done: make(chan pipeResult, 1), edge: b.newEdge()}
 	if b.cfg.Mode == wire.Buffered {
 		j, err := journal.Create(filepath.Join(b.cfg.JournalDir, create.ID), journal.Meta{
 			RecordingID: create.ID, RoomID: create.RoomID, Mode: string(create.Mode), StartedAt: create.StartedAt, State: "recording",
@@ -432,7 +451,7 @@ func (b *Box) start(ctx context.Context, st *loopState) (string, error) {
 			defer wg.Done()
 			bctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			errs[i] = u.Begin(bctx, uplink.Job{Create: create, Src: iv.src})
+			errs[i] = u.Begin(bctx, iv.job())
 			able[i] = errs[i] == nil
 		}()
 	}
@@ -508,6 +527,9 @@ func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	}
 	if resume != nil {
 		pipe.SetResume(*resume)
+	}
+	if iv.edge != nil {
+		pipe.OnChunk(func(c encoder.Chunk) { iv.edge.Add(c.Seq, c.Part, c.Data, c.Last) })
 	}
 	pipe.OnFrame(func(f camera.Frame) {
 		b.deps.Progress.Frames.Bump()
@@ -825,10 +847,10 @@ func (b *Box) resume(ctx context.Context, st *loopState, j *journal.Journal) err
 		return err
 	}
 	create := b.createRequest(m)
-	iv := &interview{create: create, journal: j, src: buffer.NewJournaled(j), done: make(chan pipeResult, 1)}
+	iv := &interview{create: create, journal: j, src: buffer.NewJournaled(j), done: make(chan pipeResult, 1), edge: b.newEdge()}
 	for _, u := range b.uplinks {
 		// A server that is away gets the recording when it returns.
-		if err := u.Begin(ctx, uplink.Job{Create: create, Src: iv.src}); err != nil {
+		if err := u.Begin(ctx, iv.job()); err != nil {
 			b.log.Warn("box: server could not continue the recording yet", "server", u.Name(), "err", err)
 		}
 	}

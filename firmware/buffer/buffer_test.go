@@ -84,3 +84,37 @@ func TestBuffers(t *testing.T) {
 		})
 	}
 }
+
+func TestEdge(t *testing.T) {
+	e := NewEdge()
+	if _, _, ok := e.Parts(1, 0); ok {
+		t.Fatal("an empty edge holds segment 1")
+	}
+	ch := e.Changed()
+	e.Add(1, 0, []byte("a"), false)
+	select {
+	case <-ch:
+	default:
+		t.Fatal("Add did not signal")
+	}
+	e.Add(1, 1, []byte("b"), false)
+	if p, last, ok := e.Parts(1, 1); !ok || last || len(p) != 1 || string(p[0]) != "b" {
+		t.Fatalf("Parts(1, 1) = %q %v %v", p, last, ok)
+	}
+	e.Add(1, 2, []byte("c"), true)
+	if p, last, ok := e.Parts(1, 0); !ok || !last || len(p) != 3 {
+		t.Fatalf("Parts(1, 0) = %q %v %v", p, last, ok)
+	}
+	if p, last, ok := e.Parts(1, 3); !ok || !last || len(p) != 0 {
+		t.Fatalf("Parts(1, 3) = %q %v %v", p, last, ok)
+	}
+	e.Add(2, 0, []byte("d"), false)
+	if _, _, ok := e.Parts(1, 0); ok {
+		t.Fatal("segment 1 still held after segment 2 began")
+	}
+	// A lost chunk: the segment is not streamable.
+	e.Add(2, 2, []byte("f"), false)
+	if _, _, ok := e.Parts(2, 0); ok {
+		t.Fatal("segment 2 held with a chunk missing")
+	}
+}

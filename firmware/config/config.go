@@ -80,6 +80,11 @@ type Config struct {
 	Video           Video    `toml:"video"`
 	AudioBitrate    int      `toml:"audio_bitrate"`
 	SegmentDuration Duration `toml:"segment_duration"`
+	// ChunkDuration cuts each segment into CMAF chunks of about this much
+	// video, streamed to the servers as they are cut so the livestream is
+	// a chunk, not a segment, behind the camera; 0: whole segments only.
+	// Longer than SegmentDuration means whole segments.
+	ChunkDuration Duration `toml:"chunk_duration"`
 	// LostGrace is how long an interview goes on with no server available
 	// before it is stopped (what was journaled is still delivered later).
 	LostGrace Duration `toml:"lost_grace"`
@@ -165,6 +170,7 @@ func Default() Config {
 		Video:           Video{Width: 1280, Height: 720, FPS: 30, Bitrate: 4_000_000, Preset: "veryfast"},
 		AudioBitrate:    64_000,
 		SegmentDuration: Duration{time.Second},
+		ChunkDuration:   Duration{200 * time.Millisecond},
 		LostGrace:       Duration{10 * time.Second},
 		Drain:           Duration{5 * time.Second},
 		LEDs:            LEDs{Driver: "none", ClassRoot: "/sys/class/leds"},
@@ -300,7 +306,7 @@ func (c Config) Validate() error {
 	}
 	// The encoder owns the ranges and the preset names.
 	if err := c.Encoder().Validate(); err != nil {
-		bad("video settings (video.*, audio_bitrate, segment_duration): %v", err)
+		bad("video settings (video.*, audio_bitrate, segment_duration, chunk_duration): %v", err)
 	}
 	if c.Mode == wire.Unbuffered && c.Window.Duration < c.SegmentDuration.Duration {
 		bad("window %s: shorter than one segment", c.Window.Duration)
@@ -357,6 +363,7 @@ func (c Config) Encoder() encoder.Config {
 		Width: c.Video.Width, Height: c.Video.Height, FPS: c.Video.FPS,
 		Bitrate: c.Video.Bitrate, Preset: c.Video.Preset,
 		SegmentDuration: c.SegmentDuration.Duration, AudioBitrate: c.AudioBitrate,
+		ChunkDuration: min(c.ChunkDuration.Duration, c.SegmentDuration.Duration),
 	}
 }
 

@@ -124,9 +124,19 @@ func (c *Client) Ticket() string { return c.ticket }
 func (c *Client) CloseIdle() { c.http.CloseIdleConnections() }
 
 func (c *Client) do(ctx context.Context, method, path string, body io.Reader, hdr map[string]string, out any) error {
+	return c.doTrailer(ctx, method, path, body, hdr, nil, out)
+}
+
+// doTrailer is do with request trailers: the body's reader fills them in
+// before it reports EOF.
+func (c *Client) doTrailer(ctx context.Context, method, path string, body io.Reader, hdr map[string]string, trailer http.Header, out any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
 	if err != nil {
 		return fmt.Errorf("roomclient: %w", err)
+	}
+	if trailer != nil {
+		req.Trailer = trailer
+		req.ContentLength = -1
 	}
 	if c.ticket != "" {
 		req.Header.Set(wire.HeaderAuthorization, "Bearer "+c.ticket)
@@ -226,6 +236,27 @@ func (c *Client) Put(ctx context.Context, id string, s segment.Segment) (wire.Se
 	err := c.do(ctx, http.MethodPut, path, bytes.NewReader(s.Data),
 		map[string]string{wire.HeaderChecksum: s.Sum.String(), "Content-Type": "application/octet-stream"}, &ack)
 	return ack, err
+}
+
+// PutStream uploads segment seq while it is being cut: body delivers its
+// chunks as they come, and before it ends (io.EOF) sets the checksum of
+// everything it delivered in trailer under wire.HeaderChecksum (make
+// trailer with StreamTrailer). The server shows each chunk live as it
+// arrives and stores and acknowledges the segment only once the body is
+// whole and matches the checksum; a body that fails instead (an error
+// other than io.EOF) aborts the upload and nothing is stored.
+func (c *Client) PutStream(ctx context.Context, id string, seq uint64, body io.Reader, trailer http.Header) (wire.SegmentAck, error) {
+	var ack wire.SegmentAck
+	path := strings.Replace(recPath(wire.PathSegment, id), "{seq}", strconv.FormatUint(seq, 10), 1)
+	err := c.doTrailer(ctx, http.MethodPut, path, body,
+		map[string]string{"Content-Type": "application/octet-stream"}, trailer, &ack)
+	return ack, err
+}
+
+// StreamTrailer is the trailer PutStream declares: the checksum, filled in
+// at the end.
+func StreamTrailer() http.Header {
+	return http.Header{http.CanonicalHeaderKey(wire.HeaderChecksum): nil}
 }
 
 // Gap records segments the server will never get.

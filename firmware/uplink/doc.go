@@ -7,4 +7,7 @@
 // In unbuffered mode what the buffer no longer holds is recorded on that
 // server as a gap. The two Servers of a room run side by side from one
 // buffer, so the segments, decided once on the box, reach both byte for byte.
+// At the live edge, with nothing owed, a Server streams the segment the
+// encoder is cutting chunk by chunk (stream.go) for the livestream; the
+// body ends, and the server acknowledges, only once the buffer holds it.
 package uplink

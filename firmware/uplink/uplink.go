@@ -76,6 +76,9 @@ func (c *Config) defaults() {
 type Job struct {
 	Create wire.CreateRequest
 	Src    Source
+	// Edge, when not nil, holds the chunks of the segment being cut: at
+	// the live edge they are streamed as they come (see stream).
+	Edge Edge
 }
 
 // Status is a snapshot of one uplink for the box's status and LEDs.
@@ -115,6 +118,9 @@ type job struct {
 	count     *uint64 // final count once stopping
 	cancelled bool    // a DELETE is owed
 	gaps      int
+	// streamFrom is the first segment that may be streamed: a stream
+	// given up leaves its segment to the ordinary path.
+	streamFrom uint64
 }
 
 type request struct {
@@ -252,7 +258,7 @@ func (u *Server) Run(ctx context.Context) error {
 		r.publish()
 		switch r.state {
 		case Offline:
-			if !r.wait(ctx, time.After(u.cfg.Retry), nil) {
+			if !r.wait(ctx, time.After(u.cfg.Retry), nil, nil) {
 				continue
 			}
 			r.fire(EvDial)
@@ -264,11 +270,14 @@ func (u *Server) Run(ctx context.Context) error {
 			}
 			// Nothing to send: wait for a segment, a request, or the
 			// heartbeat that checks the server is still there.
-			var changed <-chan struct{}
+			var changed, edge <-chan struct{}
 			if j := r.live(); j != nil && !j.cancelled {
 				changed = j.Src.Changed()
+				if j.Edge != nil {
+					edge = j.Edge.Changed()
+				}
 			}
-			if r.wait(ctx, time.After(u.cfg.Heartbeat), changed) {
+			if r.wait(ctx, time.After(u.cfg.Heartbeat), changed, edge) {
 				r.heartbeat(ctx)
 			}
 		}
@@ -278,7 +287,7 @@ func (u *Server) Run(ctx context.Context) error {
 
 // wait blocks until the timer fires (true), or a request or a change came
 // in (false).
-func (r *runner) wait(ctx context.Context, timer <-chan time.Time, changed <-chan struct{}) bool {
+func (r *runner) wait(ctx context.Context, timer <-chan time.Time, changed, edge <-chan struct{}) bool {
 	select {
 	case <-ctx.Done():
 		return false
@@ -286,6 +295,8 @@ func (r *runner) wait(ctx context.Context, timer <-chan time.Time, changed <-cha
 		r.handle(ctx, req)
 		return false
 	case <-changed:
+		return false
+	case <-edge:
 		return false
 	case <-timer:
 		return true
@@ -493,6 +504,9 @@ func (r *runner) stepJob(ctx context.Context, j *job) (bool, error) {
 	}
 	if j.cursor < j.Src.Next() {
 		return true, r.sendNext(ctx, j)
+	}
+	if r.canStream(j) {
+		return true, r.stream(ctx, j)
 	}
 	if j.count != nil && j.cursor >= *j.count {
 		return true, r.stop(ctx, j)

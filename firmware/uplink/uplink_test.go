@@ -41,6 +41,10 @@ type fakeServer struct {
 	puts      int
 
 	inflight, maxInflight atomic.Int32 // segment uploads under way, and the most seen
+
+	pmu      sync.Mutex
+	progress map[string]string // path of a PUT under way: the body so far
+	streamed map[string]bool   // path of a PUT whose checksum came as a trailer
 }
 
 type fakeRec struct {
@@ -103,8 +107,47 @@ func reply(w http.ResponseWriter, code int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// readBody reads a PUT's body as it comes (so tests see a stream's
+// progress) and returns it with its checksum, from the header or, for a
+// streamed PUT, the trailer.
+func (f *fakeServer) readBody(r *http.Request) ([]byte, string) {
+	var body []byte
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := r.Body.Read(buf)
+		body = append(body, buf[:n]...)
+		f.pmu.Lock()
+		if f.progress == nil {
+			f.progress, f.streamed = map[string]string{}, map[string]bool{}
+		}
+		f.progress[r.URL.Path] = string(body)
+		f.pmu.Unlock()
+		if err != nil {
+			break
+		}
+	}
+	if sum := r.Header.Get(wire.HeaderChecksum); sum != "" {
+		return body, sum
+	}
+	f.pmu.Lock()
+	f.streamed[r.URL.Path] = true
+	f.pmu.Unlock()
+	return body, r.Trailer.Get(wire.HeaderChecksum)
+}
+
+// inProgress is what a PUT to path has sent so far, and whether it came
+// as a stream.
+func (f *fakeServer) inProgress(path string) (string, bool) {
+	f.pmu.Lock()
+	defer f.pmu.Unlock()
+	return f.progress[path], f.streamed[path]
+}
+
 func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
+	var putBody []byte
+	var putSum string
 	if r.Method == http.MethodPut {
+		putBody, putSum = f.readBody(r)
 		n := f.inflight.Add(1)
 		defer f.inflight.Add(-1)
 		for m := f.maxInflight.Load(); n > m && !f.maxInflight.CompareAndSwap(m, n); m = f.maxInflight.Load() {
@@ -153,8 +196,8 @@ func (f *fakeServer) serve(w http.ResponseWriter, r *http.Request) {
 			reply(w, 404, wire.Error{Error: "unknown"})
 			return
 		}
-		body, _ := io.ReadAll(r.Body)
-		if segment.Sum(body).String() != r.Header.Get(wire.HeaderChecksum) {
+		body := putBody
+		if segment.Sum(body).String() != putSum {
 			reply(w, 422, wire.Error{Error: "checksum"})
 			return
 		}

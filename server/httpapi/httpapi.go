@@ -74,6 +74,9 @@ type Deps struct {
 // Live is the livestream hub (live.Hub).
 type Live interface {
 	Publish(recordingID string, seq uint64, body []byte)
+	// PublishPart is handed each moof+mdat of a segment whose PUT streams
+	// (see putSegment) as it arrives, before the segment is whole.
+	PublishPart(recordingID string, seq uint64, part uint32, body []byte)
 	End(recordingID string)
 }
 
@@ -546,16 +549,30 @@ func parseSeq(s string) (uint64, error) {
 	return n, nil
 }
 
+// putSegment stores one segment durably and acknowledges it. The
+// checksum comes in the X-Twincap-Checksum header, or, when the box
+// streams a segment at the live edge while the encoder still cuts it, in
+// a trailer of that name (declared in the Trailer header, the value sent
+// after the body): then each moof+mdat goes to the livestream as it
+// arrives. Either way nothing is stored or acknowledged before the whole
+// body is in and matches the checksum; a stream cut short is an error and
+// the box sends the segment again from its journal.
 func (a *API) putSegment(w http.ResponseWriter, r *http.Request, _ auth.Claims) {
 	seq, err := parseSeq(r.PathValue("seq"))
 	if err != nil {
 		a.failErr(w, r, err)
 		return
 	}
-	sum, err := segment.ParseChecksum(r.Header.Get(wire.HeaderChecksum))
-	if err != nil {
-		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("httpapi: header %s: %w", wire.HeaderChecksum, err))
-		return
+	id := r.PathValue("id")
+	hdrSum := r.Header.Get(wire.HeaderChecksum)
+	_, streamed := r.Trailer[http.CanonicalHeaderKey(wire.HeaderChecksum)]
+	var sum segment.Checksum
+	if hdrSum != "" || !streamed {
+		if sum, err = segment.ParseChecksum(hdrSum); err != nil {
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("httpapi: header %s: %w", wire.HeaderChecksum, err))
+			return
+		}
+		streamed = false
 	}
 	if r.ContentLength > segment.MaxSize {
 		a.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("httpapi: segment of %d bytes exceeds %d", r.ContentLength, segment.MaxSize))
@@ -565,8 +582,18 @@ func (a *API) putSegment(w http.ResponseWriter, r *http.Request, _ auth.Claims) 
 	if r.ContentLength > 0 {
 		body = make([]byte, 0, r.ContentLength)
 	}
+	var sink io.Writer
 	buf := &byteSink{b: body}
-	if _, err := io.Copy(buf, http.MaxBytesReader(w, r.Body, segment.MaxSize)); err != nil {
+	sink = buf
+	var parts *partSplitter
+	if streamed {
+		parts = &partSplitter{b: body, maxBytes: segment.MaxSize}
+		if a.live != nil && seq != segment.InitSeq && a.recording(id) {
+			parts.part = func(n uint32, b []byte) { a.live.PublishPart(id, seq, n, b) }
+		}
+		sink = parts
+	}
+	if _, err := io.Copy(sink, http.MaxBytesReader(w, r.Body, segment.MaxSize)); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			a.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("httpapi: segment exceeds %d bytes", segment.MaxSize))
@@ -575,15 +602,31 @@ func (a *API) putSegment(w http.ResponseWriter, r *http.Request, _ auth.Claims) 
 		a.fail(w, r, http.StatusBadRequest, fmt.Errorf("httpapi: reading segment: %w", err))
 		return
 	}
-	ack, err := a.store.PutSegment(r.PathValue("id"), seq, sum, buf.b)
+	if streamed {
+		buf.b = parts.b
+		// The trailer is known only now that the body has been read.
+		if sum, err = segment.ParseChecksum(r.Trailer.Get(wire.HeaderChecksum)); err != nil {
+			a.fail(w, r, http.StatusBadRequest, fmt.Errorf("httpapi: trailer %s: %w", wire.HeaderChecksum, err))
+			return
+		}
+	}
+	ack, err := a.store.PutSegment(id, seq, sum, buf.b)
 	if err != nil {
 		a.failErr(w, r, err)
 		return
 	}
 	if a.live != nil {
-		a.live.Publish(r.PathValue("id"), seq, buf.b)
+		a.live.Publish(id, seq, buf.b)
 	}
 	writeJSON(w, http.StatusOK, ack)
+}
+
+// recording reports whether id is being recorded here: the livestream
+// shows parts of a segment before the store has checked it, so only for
+// a recording that exists and is not finalized.
+func (a *API) recording(id string) bool {
+	st, err := a.store.Get(id)
+	return err == nil && st.State != wire.StateFinalized
 }
 
 type byteSink struct{ b []byte }

@@ -17,21 +17,18 @@
 // servers by itself once the stream has played, and offers the redundant
 // one with one click when the preferred one is down at the start.
 //
-// Latency. A frame reaches a viewer about one segment after it was
-// captured: a segment is published only once it is complete, and its
-// first frame is the oldest. The hub adds about a millisecond (Publish to
-// the first RTP packet at a viewer on loopback).
-//
-// Smaller fragments. The parse path already takes a segment of several
-// moof+mdat pairs (splitFragments), schedules each pair by its media
-// time, and orders what it is given by position{seq, part}. Lower latency
-// then needs three things, none of them here: the box cuts CMAF chunks
-// (a moof+mdat every few frames, the first of a segment starting with
-// the IDR), the uplink streams them (a chunked PUT the server reads pair
-// by pair), and a PublishPart(id, seq, part, body) that calls publishAt
-// with position{seq, part} for each pair as it arrives. The segment's
-// Publish after it is durable then lands at or before the newest
-// position and is ignored; the schedule cuts its queue only at a
-// fragment that starts with an IDR, so chunks without one never break a
-// decoder.
+// Latency. A segment is published only once it is complete and durable,
+// so its first frame reaches a viewer about one segment after capture.
+// When the box cuts CMAF chunks (a moof+mdat every ~200 ms of video, the
+// first of a segment starting with its IDR) and streams them in the
+// segment's PUT at the live edge, the server calls PublishPart for each
+// moof+mdat as it arrives, before the segment is whole: a frame is then
+// about one chunk behind capture. The parse path takes a segment of
+// several pairs (splitFragments), schedules each pair by its media time,
+// and orders what it is given by position{seq, part}; the segment's
+// Publish after it is durable lands at or before the newest position and
+// is ignored, but for the chunks after the newest when the box's stream
+// was cut short and the segment came again whole. The schedule cuts its queue only at a fragment that starts
+// with an IDR, so chunks without one never break a decoder. The hub adds
+// about a millisecond (Publish to the first RTP packet on loopback).
 package live

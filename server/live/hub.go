@@ -139,6 +139,7 @@ type stream struct {
 
 	newest    position
 	haveMedia bool
+	fromPart  bool // newest came from PublishPart: its segment may follow whole
 
 	since, lastSegment time.Time
 	sched              schedule
@@ -147,8 +148,8 @@ type stream struct {
 	published, ignored, malformed, dropped, writeErrors uint64
 }
 
-// position orders what Publish is given. Part is 0 for a whole segment;
-// a later PublishPart would number the chunks of one segment (doc.go).
+// position orders what Publish and PublishPart are given. Part is 0 for a
+// whole segment, and numbers the chunks of one segment from 0.
 type position struct {
 	seq  uint64
 	part uint32
@@ -286,12 +287,25 @@ func (h *Hub) do(ctx context.Context, f func()) error {
 // published are ignored: during a backfill only the live edge matters. The
 // hub keeps body; the caller must not change it afterwards.
 func (h *Hub) Publish(recordingID string, seq uint64, body []byte) {
-	h.publishAt(recordingID, position{seq: seq}, body)
+	h.publishAt(recordingID, position{seq: seq}, body, true)
 }
 
-func (h *Hub) publishAt(id string, pos position, body []byte) {
+// PublishPart hands the hub one CMAF chunk (a moof+mdat) of media
+// segment seq as the server receives it, before the segment is complete
+// or stored: part 0 starts with the segment's IDR, later parts follow in
+// order. It lets viewers see a frame a chunk after its capture instead of
+// a segment. The segment's own Publish, once it is durable, is then at or
+// before the newest position and ignored. Like Publish it never blocks,
+// and the hub keeps body.
+func (h *Hub) PublishPart(recordingID string, seq uint64, part uint32, body []byte) {
+	h.publishAt(recordingID, position{seq: seq, part: part}, body, false)
+}
+
+// publishAt queues body at pos; whole: body is a whole segment (Publish),
+// not one chunk of it.
+func (h *Hub) publishAt(id string, pos position, body []byte, whole bool) {
 	select {
-	case h.reqs <- func() { h.publish(id, pos, body) }:
+	case h.reqs <- func() { h.publish(id, pos, body, whole) }:
 	default:
 		h.overflow.Add(1)
 	}
@@ -321,7 +335,7 @@ func (h *Hub) rememberEnded(id string) {
 	h.endedQ = append(h.endedQ, id)
 }
 
-func (h *Hub) publish(id string, pos position, body []byte) {
+func (h *Hub) publish(id string, pos position, body []byte, whole bool) {
 	if h.ended[id] {
 		return
 	}
@@ -344,7 +358,13 @@ func (h *Hub) publish(id string, pos position, body []byte) {
 		st.tracks, st.haveInit = t, true
 		return
 	}
-	if st.haveMedia && !st.newest.less(pos) {
+	// A whole segment of which only the first chunks came (the box's
+	// stream was cut short and the segment was sent again whole) plays
+	// on from the chunk after the newest.
+	skip := 0
+	if whole && st.haveMedia && st.fromPart && st.newest.seq == pos.seq {
+		skip = int(st.newest.part) + 1
+	} else if st.haveMedia && !st.newest.less(pos) {
 		st.ignored++
 		return
 	}
@@ -359,7 +379,17 @@ func (h *Hub) publish(id string, pos position, body []byte) {
 		h.log.Warn("live: segment not playable", "id", id, "seq", pos.seq, "err", err)
 		return
 	}
-	st.newest, st.haveMedia = pos, true
+	if skip > 0 {
+		if skip >= len(frags) {
+			st.ignored++ // every chunk of it was played already
+			return
+		}
+		frags = frags[skip:]
+		pos.part = uint32(len(frags) + skip - 1)
+	} else if whole && len(frags) > 1 {
+		pos.part = uint32(len(frags) - 1)
+	}
+	st.newest, st.haveMedia, st.fromPart = pos, true, !whole
 	st.published++
 	for _, f := range frags {
 		st.dropped += uint64(st.sched.add(now, f))
@@ -481,7 +511,7 @@ type StreamStatus struct {
 	Audio       bool            `json:"audio"`
 	Viewers     int             `json:"viewers"`
 	Sessions    []SessionStatus `json:"sessions"`
-	Published   uint64          `json:"published"` // media segments played
+	Published   uint64          `json:"published"` // media segments, and chunks of streamed ones, played
 	Ignored     uint64          `json:"ignored"`   // older than the newest, or before the init segment
 	Malformed   uint64          `json:"malformed"`
 	Dropped     uint64          `json:"dropped"`      // samples cut to catch up with the live edge

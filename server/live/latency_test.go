@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"twincap/encoder"
 	"twincap/encoder/segment"
 	"twincap/server/live"
 	"twincap/server/live/livetest"
@@ -103,28 +104,59 @@ func BenchmarkPublishToFirstRTP(b *testing.B) {
 // its first frame waits for its last) plus encoding: the segment length is
 // what limits live latency.
 func TestCaptureToRTPLatency(t *testing.T) {
+	rep := measureCaptureToRTP(t, 0)
+	if rep.Min < time.Second/2 || rep.Mean > time.Second+500*time.Millisecond {
+		t.Fatalf("latency min %v, mean %v: want about one segment (1s)", rep.Min, rep.Mean)
+	}
+}
+
+// TestCaptureToRTPLatencyWithChunks is the same with 200 ms CMAF chunks
+// handed to PublishPart as the encoder cuts them (as the server does while
+// a streamed segment arrives): a frame is about a chunk behind capture.
+func TestCaptureToRTPLatencyWithChunks(t *testing.T) {
+	const chunk = 200 * time.Millisecond
+	rep := measureCaptureToRTP(t, chunk)
+	if rep.Mean > 2*chunk+100*time.Millisecond {
+		t.Fatalf("latency mean %v: want about one chunk (%v), not a segment", rep.Mean, chunk)
+	}
+}
+
+func measureCaptureToRTP(t *testing.T, chunk time.Duration) LatencyReport {
 	const segLen = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	r := newRig(t, live.Config{}, live.WHEPConfig{})
 
 	type published struct {
-		seg   segment.Segment
+		seq   uint64
+		idrAt time.Duration // media time of the IDR it starts with, if any
+		idr   bool
 		at    time.Time // when it was published
 		start time.Time // when the recording's first frame was captured
 	}
-	segs := make(chan published, 64)
+	pubs := make(chan published, 256)
 	pctx, stop := context.WithCancel(ctx)
 	perr := make(chan error, 1)
+	var onChunk func(c encoder.Chunk, start time.Time)
+	if chunk > 0 {
+		onChunk = func(c encoder.Chunk, start time.Time) {
+			r.hub.PublishPart(recID, c.Seq, uint32(c.Part), c.Data)
+			pubs <- published{c.Seq, c.Start, c.Part == 0, time.Now(), start}
+		}
+	}
 	go func() {
-		perr <- livetest.Paced(pctx, livetest.RecordConfig{SegmentDuration: segLen}, func(s segment.Segment, start time.Time) {
-			r.hub.Publish(recID, s.Seq, s.Data)
-			segs <- published{s, time.Now(), start}
-		})
-		close(segs)
+		perr <- livetest.PacedChunks(pctx, livetest.RecordConfig{SegmentDuration: segLen, ChunkDuration: chunk}, onChunk,
+			func(s segment.Segment, start time.Time) {
+				// The segment once durable; with chunks, the hub ignores it.
+				r.hub.Publish(recID, s.Seq, s.Data)
+				if chunk == 0 || s.Seq == segment.InitSeq {
+					pubs <- published{s.Seq, s.Start, s.Seq != segment.InitSeq, time.Now(), start}
+				}
+			})
+		close(pubs)
 	}()
-	if p := <-segs; p.seg.Seq != segment.InitSeq {
-		t.Fatalf("first segment %d, want the init segment", p.seg.Seq)
+	if p := <-pubs; p.seq != segment.InitSeq {
+		t.Fatalf("first segment %d, want the init segment", p.seq)
 	}
 	c := r.dial(ctx, t, live.PathWHEPCurrent)
 	keys, err := c.WaitKeyframes(ctx, 3)
@@ -135,15 +167,15 @@ func TestCaptureToRTPLatency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The viewer's first IDR is the first frame of the segment published
-	// last before it arrived.
-	var k0seg published
-	for p := range segs {
-		if !p.at.After(keys[0].First) {
-			k0seg = p
+	// The viewer's first IDR is the first frame of the segment (or chunk)
+	// with an IDR published last before it arrived.
+	var k0 published
+	for p := range pubs {
+		if p.idr && !p.at.After(keys[0].First) {
+			k0 = p
 		}
 	}
-	if k0seg.seg.Seq == 0 {
+	if k0.seq == 0 {
 		t.Fatal("no media segment was published before the first keyframe arrived")
 	}
 	var lat []time.Duration
@@ -151,12 +183,10 @@ func TestCaptureToRTPLatency(t *testing.T) {
 		if f.Arrived.After(keys[2].Arrived) {
 			break
 		}
-		media := k0seg.seg.Start + time.Duration(f.RTPTime-keys[0].RTPTime)*time.Second/90000
-		lat = append(lat, f.Arrived.Sub(k0seg.start.Add(media)))
+		media := k0.idrAt + time.Duration(f.RTPTime-keys[0].RTPTime)*time.Second/90000
+		lat = append(lat, f.Arrived.Sub(k0.start.Add(media)))
 	}
 	rep := report(lat)
-	t.Logf("capture to RTP arrival with %v segments, %d frames: min %v, mean %v, max %v", segLen, len(lat), rep.Min, rep.Mean, rep.Max)
-	if rep.Min < segLen/2 || rep.Mean > segLen+500*time.Millisecond {
-		t.Fatalf("latency min %v, mean %v: want about one segment (%v)", rep.Min, rep.Mean, segLen)
-	}
+	t.Logf("capture to RTP arrival with %v segments, chunks %v, %d frames: min %v, mean %v, max %v", segLen, chunk, len(lat), rep.Min, rep.Mean, rep.Max)
+	return rep
 }

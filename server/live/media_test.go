@@ -402,10 +402,10 @@ func FuzzPublish(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.publish("rec", position{}, init)
-		h.publish("rec", position{seq: 5}, marshal(t, gop(0, 2, 0, 2)))
-		h.publish("rec", position{seq: seq}, body)
-		h.publish("rec", position{seq: seq}, body)
+		h.publish("rec", position{}, init, true)
+		h.publish("rec", position{seq: 5}, marshal(t, gop(0, 2, 0, 2)), true)
+		h.publish("rec", position{seq: seq}, body, true)
+		h.publish("rec", position{seq: seq}, body, true)
 		st := h.streams["rec"]
 		if st.published+st.ignored+st.malformed != 3 && seq != 0 {
 			t.Fatalf("%d published + %d ignored + %d malformed, want 3 calls accounted for", st.published, st.ignored, st.malformed)

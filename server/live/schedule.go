@@ -21,6 +21,13 @@ import (
 //     now, if it starts with an IDR, so decoding is not broken.
 //   - media time going backwards (a new encoder run): as late, after
 //     dropping the queue.
+//   - early (its start is not due yet): the anchor moves earlier by up to
+//     catchUp, never so far that a track's samples would go out of
+//     order. A late fragment moves the anchor later for good; without
+//     this the delay would only ever grow to the worst seen (up to
+//     maxLag), where with CMAF chunks arriving every 200 ms it now comes
+//     back to what the fragments' arrival allows, a few percent faster
+//     than real time for a moment.
 type schedule struct {
 	maxLag time.Duration
 
@@ -32,6 +39,9 @@ type schedule struct {
 	queue []queued // in due order, each track in media order
 	head  int      // queue[:head] has been taken
 }
+
+// catchUp is how much earlier the timeline may move per early fragment.
+const catchUp = 10 * time.Millisecond
 
 type queued struct {
 	sample
@@ -79,6 +89,8 @@ func (s *schedule) add(now time.Time, f fragment) (dropped int) {
 	case s.wall(start).Sub(now) > s.maxLag && f.key:
 		dropped = s.drop()
 		s.anchor(now, start)
+	case s.wall(start).After(now):
+		s.anchorWall = s.anchorWall.Add(-s.catchUpBy(now, f))
 	}
 	n := len(s.queue)
 	for _, smp := range f.samples {
@@ -98,6 +110,31 @@ func (s *schedule) add(now time.Time, f fragment) (dropped int) {
 		}
 	}
 	return dropped
+}
+
+// catchUpBy is how much earlier f may play than the anchor says: up to
+// catchUp, no earlier than now, and no earlier than the last queued
+// sample of each track, so each track stays in order.
+func (s *schedule) catchUpBy(now time.Time, f fragment) time.Duration {
+	shift := min(catchUp, s.wall(f.start).Sub(now))
+	seen := [2]bool{}
+	for _, smp := range f.samples {
+		t := 0
+		if smp.video {
+			t = 1
+		}
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		for i := len(s.queue) - 1; i >= s.head; i-- {
+			if s.queue[i].video == smp.video {
+				shift = min(shift, s.wall(smp.at).Sub(s.queue[i].due))
+				break
+			}
+		}
+	}
+	return max(0, shift)
 }
 
 // next is when the next sample is due.

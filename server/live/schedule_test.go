@@ -46,14 +46,15 @@ func TestSchedule(t *testing.T) {
 			{at: s, f: frag(s, 10, true, 0), wantDue: s},
 			{at: 2*s + 20*ms, f: frag(2*s, 10, true, 0), wantDue: 2*s + 20*ms},
 		}},
-		{"an early fragment waits for its turn", []step{
+		{"an early fragment waits for its turn, less catchUp", []step{
 			{at: 0, f: frag(0, 10, true, 0), wantDue: 0},
-			{at: 900 * ms, f: frag(s, 10, true, 0), wantDue: s},
+			{at: 900 * ms, f: frag(s, 10, true, 0), wantDue: s - catchUp},
 		}},
-		{"a late fragment starts when it comes, and the delay stays", []step{
+		{"a late fragment starts when it comes; the delay shrinks by catchUp a fragment", []step{
 			{at: 0, f: frag(0, 10, true, 0), wantDue: 0},
 			{at: 1200 * ms, f: frag(s, 10, true, 0), wantDue: 1200 * ms},
-			{at: 2 * s, f: frag(2*s, 10, true, 0), wantDue: 2200 * ms},
+			{at: 2 * s, f: frag(2*s, 10, true, 0), wantDue: 2200*ms - catchUp},
+			{at: 3 * s, f: frag(3*s, 10, true, 0), wantDue: 3200*ms - 2*catchUp},
 		}},
 		{"far behind the live edge: the queue is cut at the IDR", []step{
 			{at: 0, f: frag(0, 10, true, 0), wantDue: 0},
@@ -63,11 +64,11 @@ func TestSchedule(t *testing.T) {
 		}},
 		{"behind, but no IDR to cut at", []step{
 			{at: 0, f: frag(0, 10, true, 0), wantDue: 0},
-			{at: 100 * ms, f: frag(s, 10, false, 0), wantDue: s},
+			{at: 100 * ms, f: frag(s, 10, false, 0), wantDue: s - catchUp},
 		}},
 		{"a burst within MaxLag is queued", []step{
 			{at: 0, f: frag(0, 10, true, 0), wantDue: 0},
-			{at: 800 * ms, f: frag(s, 10, true, 0), wantDue: s},
+			{at: 800 * ms, f: frag(s, 10, true, 0), wantDue: s - catchUp},
 		}},
 		{"media time going backwards starts a new timeline", []step{
 			{at: 0, f: frag(10*s, 10, true, 0), wantDue: 0},
@@ -162,5 +163,38 @@ func TestScheduleTakesInOrderAndOnlyWhatIsDue(t *testing.T) {
 	}
 	if _, ok := sc.next(); ok {
 		t.Fatal("next on an empty queue")
+	}
+}
+
+// Catching up never puts a track's samples out of order: an early
+// fragment whose first audio packet follows the queued one by 5 ms moves
+// by 5 ms, not catchUp.
+func TestScheduleCatchUpKeepsTracksInOrder(t *testing.T) {
+	t0 := time.Date(2026, 11, 25, 9, 0, 0, 0, time.UTC)
+	a := fragment{start: 0, key: true, samples: []sample{
+		{video: true, key: true, at: 0, dur: 100 * ms},
+		{at: 95 * ms, dur: 20 * ms},
+	}}
+	b := fragment{start: 100 * ms, samples: []sample{
+		{video: true, at: 100 * ms, dur: 100 * ms},
+		{at: 100 * ms, dur: 20 * ms},
+	}}
+	sc := schedule{maxLag: DefaultMaxLag}
+	sc.add(t0, a)
+	sc.add(t0.Add(10*ms), b)
+	var video, audio []time.Duration
+	for _, q := range sc.queue[sc.head:] {
+		d := q.due.Sub(t0)
+		if q.video {
+			video = append(video, d)
+		} else {
+			audio = append(audio, d)
+		}
+	}
+	if !slices.Equal(video, []time.Duration{0, 95 * ms}) || !slices.Equal(audio, []time.Duration{95 * ms, 95 * ms}) {
+		t.Fatalf("video due %v, audio due %v; want [0 95ms] and [95ms 95ms]", video, audio)
+	}
+	if !slices.IsSortedFunc(sc.queue[sc.head:], func(x, y queued) int { return x.due.Compare(y.due) }) {
+		t.Fatal("queue not in due order")
 	}
 }

@@ -15,6 +15,9 @@ type Config struct {
 	Width, Height, FPS int
 	// Paced delivers frames in real time; otherwise Read returns at once.
 	Paced bool
+	// Stamp paints each frame's capture time into a strip along the
+	// bottom of the picture (see Stamp), for glass-to-glass latency.
+	Stamp bool
 	// Now and After are the clock (time.Now and time.After by default).
 	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
@@ -103,7 +106,11 @@ func (c *Camera) Read(ctx context.Context) (camera.Frame, error) {
 	c.next = n + 1
 	img := image.NewYCbCr(image.Rect(0, 0, c.cfg.Width, c.cfg.Height), image.YCbCrSubsampleRatio420)
 	Draw(img, n, c.cfg.FPS)
-	return camera.Frame{Image: img, Time: c.frameTime(n)}, nil
+	at := c.frameTime(n)
+	if c.cfg.Stamp {
+		Stamp(img, at)
+	}
+	return camera.Frame{Image: img, Time: at}, nil
 }
 
 // Close implements camera.Camera.

@@ -295,3 +295,59 @@ func BenchmarkDraw1080p(b *testing.B) {
 		Draw(img, int64(i), 30)
 	}
 }
+
+func TestStampRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		w, h int
+		at   time.Time
+	}{
+		{320, 240, t0},
+		{320, 240, t0.Add(1234567 * time.Millisecond)},
+		{1280, 720, t0.Add(-time.Millisecond)},
+		{64, 48, time.UnixMilli(1<<StampBits - 1)},
+		{1920, 1080, time.UnixMilli(1 << StampBits)},
+	} {
+		img := image.NewYCbCr(image.Rect(0, 0, tc.w, tc.h), image.YCbCrSubsampleRatio420)
+		// Every frame of the pattern's first two seconds: the bouncing
+		// box must not reach into the strip once it is stamped.
+		for n := int64(0); n < 60; n += 7 {
+			Draw(img, n, 30)
+			Stamp(img, tc.at)
+			ms, ok := ReadStamp(img)
+			if !ok || ms != uint32(tc.at.UnixMilli())&(1<<StampBits-1) {
+				t.Fatalf("%dx%d frame %d: ReadStamp = %d, %v; want %d", tc.w, tc.h, n, ms, ok, tc.at.UnixMilli()&(1<<StampBits-1))
+			}
+			if age := StampAge(ms, tc.at.Add(321*time.Millisecond)); age != 321*time.Millisecond {
+				t.Fatalf("StampAge = %v, want 321ms", age)
+			}
+		}
+	}
+}
+
+func TestUnstampedPictureDoesNotRead(t *testing.T) {
+	img := image.NewYCbCr(image.Rect(0, 0, 320, 240), image.YCbCrSubsampleRatio420)
+	for n := int64(0); n < 120; n += 11 {
+		Draw(img, n, 30)
+		if ms, ok := ReadStamp(img); ok {
+			t.Fatalf("frame %d without a stamp reads as %d", n, ms)
+		}
+	}
+}
+
+func TestReadStampsWhatThePatternCaptured(t *testing.T) {
+	clk := fakeclock.New(t0)
+	c, err := New(Config{Width: 320, Height: 240, FPS: 15, Stamp: true, Now: clk.Now, After: clk.After})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		f, err := c.Read(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms, ok := ReadStamp(f.Image)
+		if !ok || StampAge(ms, f.Time) != 0 {
+			t.Fatalf("frame at %v: stamp %d (%v), age %v", f.Time, ms, ok, StampAge(ms, f.Time))
+		}
+	}
+}

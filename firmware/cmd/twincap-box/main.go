@@ -176,7 +176,7 @@ func roomTLS(caFile string) (*tls.Config, error) {
 func openCamera(cfg config.Config) (camera.Camera, error) {
 	f := camera.Format{Width: cfg.Video.Width, Height: cfg.Video.Height, FPS: cfg.Video.FPS}
 	if cfg.Camera == "testpattern" {
-		return testpattern.New(testpattern.Config{Width: f.Width, Height: f.Height, FPS: f.FPS, Paced: true})
+		return testpattern.New(testpattern.Config{Width: f.Width, Height: f.Height, FPS: f.FPS, Paced: true, Stamp: true})
 	}
 	first, err := v4l2.Open(cfg.Camera, f, nil)
 	if err != nil {

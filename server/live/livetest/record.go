@@ -24,6 +24,9 @@ type RecordConfig struct {
 	Duration           time.Duration // Record only: how much to record
 	Preset             string        // x264 preset; "" means ultrafast (Constrained Baseline)
 	NoAudio            bool
+	// ChunkDuration cuts CMAF chunks within each segment (encoder.Config);
+	// PacedChunks hands them out.
+	ChunkDuration time.Duration
 }
 
 func (c RecordConfig) withDefaults() RecordConfig {
@@ -96,6 +99,12 @@ func Record(tb testing.TB, cfg RecordConfig) Recording {
 // start is when the first frame was captured: media time 0, the origin of
 // every segment's Start. It returns ctx's end as nil.
 func Paced(ctx context.Context, cfg RecordConfig, emit func(s segment.Segment, start time.Time)) error {
+	return PacedChunks(ctx, cfg, nil, emit)
+}
+
+// PacedChunks is Paced that also calls chunk, if not nil, with every CMAF
+// chunk as the encoder cuts it (before its segment goes to emit).
+func PacedChunks(ctx context.Context, cfg RecordConfig, chunk func(c encoder.Chunk, start time.Time), emit func(s segment.Segment, start time.Time)) error {
 	cfg = cfg.withDefaults()
 	cam, mic, err := sources(cfg, true)
 	if err != nil {
@@ -105,10 +114,13 @@ func Paced(ctx context.Context, cfg RecordConfig, emit func(s segment.Segment, s
 	rc := &recordingCamera{Camera: cam}
 	p, err := encoder.New(encoder.Config{
 		Width: cfg.Width, Height: cfg.Height, FPS: cfg.FPS, Bitrate: 300_000,
-		SegmentDuration: cfg.SegmentDuration, Preset: cfg.Preset,
+		SegmentDuration: cfg.SegmentDuration, Preset: cfg.Preset, ChunkDuration: cfg.ChunkDuration,
 	}, rc, mic)
 	if err != nil {
 		return err
+	}
+	if chunk != nil {
+		p.OnChunk(func(c encoder.Chunk) { chunk(c, rc.first()) })
 	}
 	out := make(chan segment.Segment)
 	errc := make(chan error, 1)
