@@ -160,6 +160,7 @@ func (r *runner) stream(ctx context.Context, j *job) error {
 		return giveUp(rr.err)
 	}
 	j.cursor = max(seq+1, rr.ack.NextSeq)
+	r.viewers = rr.ack.Viewers
 	if err := j.Src.Ack(r.cfg.Name, j.cursor); err != nil {
 		r.log.Error("uplink: record ack", "err", err)
 	}

@@ -91,7 +91,8 @@ type Status struct {
 	BootID     string    `json:"boot_id,omitempty"`
 	Since      time.Time `json:"since"`
 	// Viewers is how many browsers watched the livestream from this
-	// server at its last health check (0 while it is not reachable).
+	// server at its last health check or segment ack (0 while it is not
+	// reachable).
 	Viewers int `json:"viewers,omitempty"`
 	// Per recording: how far this server holds it, and whether it is
 	// finalized there.
@@ -246,7 +247,7 @@ type runner struct {
 	needsLogin bool
 	bootID     string
 	lastErr    string
-	viewers    int // from the last health check
+	viewers    int // from the last health check or segment ack
 	done       map[string]bool
 }
 
@@ -550,6 +551,7 @@ func (r *runner) sendNext(ctx context.Context, j *job) error {
 	for _, ack := range acks {
 		j.cursor = max(j.cursor, ack.NextSeq)
 	}
+	r.viewers = acks[len(acks)-1].Viewers
 	if err := j.Src.Ack(r.cfg.Name, j.cursor); err != nil {
 		r.log.Error("uplink: record ack", "err", err)
 	}

@@ -418,17 +418,24 @@ func remoteHost(r *http.Request) string {
 func (a *API) health(w http.ResponseWriter, r *http.Request) {
 	h := wire.Health{ServerID: a.cfg.ServerID, RoomID: a.cfg.RoomID, BootID: a.cfg.BootID, Time: a.cfg.Now().UTC(),
 		FIPS: fips140.Enabled(), SettingsFingerprint: settings.Fingerprint(a.settings.Get())}
-	if a.watching != nil {
-		// A busy hub must not make the health check late: the box takes
-		// a late answer for a server that is gone.
-		ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond)
-		n, err := a.watching(ctx)
-		cancel()
-		if err == nil {
-			h.Viewers = n
-		}
-	}
+	h.Viewers = a.viewers(r.Context())
 	writeJSON(w, http.StatusOK, h)
+}
+
+// viewers is how many watch the livestream from this server, 0 when
+// unknown: a busy hub must not make a health check or an ack late (the
+// box takes a late answer for a server that is gone).
+func (a *API) viewers(ctx context.Context) int {
+	if a.watching == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	n, err := a.watching(ctx)
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 func (a *API) login(w http.ResponseWriter, r *http.Request) {
@@ -618,6 +625,7 @@ func (a *API) putSegment(w http.ResponseWriter, r *http.Request, _ auth.Claims) 
 	if a.live != nil {
 		a.live.Publish(id, seq, buf.b)
 	}
+	ack.Viewers = a.viewers(r.Context())
 	writeJSON(w, http.StatusOK, ack)
 }
 

@@ -189,6 +189,9 @@ type RecordingState struct {
 type SegmentAck struct {
 	Seq     uint64 `json:"seq"`
 	NextSeq uint64 `json:"next_seq"`
+	// Viewers is Health.Viewers at the time of the ack: the box learns it
+	// while it streams segments back to back and checks no health.
+	Viewers int `json:"viewers,omitempty"`
 }
 
 // StopRequest finalizes a recording of Count segments (0..Count-1).
