@@ -166,6 +166,7 @@ func Routes() []Route {
 		{Method: http.MethodPost, Path: wire.PathEvidenceRetry, Admin: true},
 		{Method: http.MethodGet, Path: wire.PathPeerUpload, Peer: true},
 		{Method: http.MethodPost, Path: wire.PathPeerUpload, Peer: true},
+		{Method: http.MethodPost, Path: wire.PathBoxUpdate},
 	}
 }
 
@@ -211,6 +212,7 @@ func (a *API) routes() {
 		"GET " + wire.PathEvidence:          a.evidenceList,
 		"GET " + wire.PathRecordingEvidence: a.recordingEvidence,
 		"POST " + wire.PathEvidenceRetry:    a.evidenceRetry,
+		"POST " + wire.PathBoxUpdate:        a.boxUpdate,
 	}
 	a.mux.HandleFunc("GET "+wire.PathHealth, a.health)
 	a.mux.HandleFunc("POST "+wire.PathLogin, a.login)

@@ -2,7 +2,11 @@ package wire
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // DefaultPort is the standard room-server port; a configured port of 0
@@ -52,6 +56,10 @@ const (
 	// The paired server POSTs to it (no body, 204) when its upload of the
 	// recording completed, so that this one looks again at once.
 	PathPeerUpload = "/api/v1/peer/uploads/{id}" // GET, POST
+	// PathBoxUpdate is where the box reports each step of a remote update
+	// (with the operator's ticket it holds); the server writes it to its
+	// audit trail. A report sent again (same ID) is audited once.
+	PathBoxUpdate = "/api/v1/box/updates" // POST UpdateReport -> 204
 )
 
 // PeerScheme is the Authorization scheme of the token one server of a room
@@ -260,4 +268,70 @@ type AuditCheck struct {
 	Entries uint64 `json:"entries"`
 	Head    string `json:"head"`
 	Error   string `json:"error,omitempty"`
+}
+
+// The steps of a remote update that the box reports (UpdateReport.Event).
+const (
+	UpdateRefused    = "refused"     // a bundle failed its checks; nothing was written
+	UpdateInstalling = "installing"  // writing the other slot
+	UpdateRebooting  = "rebooting"   // installed; rebooting into it
+	UpdateFailed     = "failed"      // the install failed; the running slot is untouched
+	UpdateDone       = "updated"     // the box came up on the new version
+	UpdateRolledBack = "rolled_back" // the new version did not come up; the box runs the old one
+)
+
+// UpdateEvents lists the valid UpdateReport events.
+var UpdateEvents = []string{UpdateRefused, UpdateInstalling, UpdateRebooting, UpdateFailed, UpdateDone, UpdateRolledBack}
+
+// UpdateReport is one step of a remote update on the box.
+type UpdateReport struct {
+	// ID names the report (unique per box and step), so that a report
+	// sent again after a lost answer is audited once.
+	ID      string    `json:"id"`
+	BoxID   string    `json:"box_id"`
+	Event   string    `json:"event"`
+	Running string    `json:"running"`           // the version the box runs
+	Version string    `json:"version,omitempty"` // the version offered or installed
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at"`
+}
+
+// Limits of an UpdateReport's fields.
+const (
+	MaxUpdateField  = 128
+	MaxUpdateReason = 2048
+)
+
+// Validate checks a report's fields.
+func (u UpdateReport) Validate() error {
+	var bad []string
+	short := func(name, v string, required bool) {
+		switch {
+		case required && v == "":
+			bad = append(bad, name+": missing")
+		case len(v) > MaxUpdateField || !printable(v):
+			bad = append(bad, fmt.Sprintf("%s: want at most %d printable characters", name, MaxUpdateField))
+		}
+	}
+	short("id", u.ID, true)
+	short("box_id", u.BoxID, true)
+	short("running", u.Running, true)
+	short("version", u.Version, false)
+	if len(u.Reason) > MaxUpdateReason || !utf8.ValidString(u.Reason) {
+		bad = append(bad, fmt.Sprintf("reason: want at most %d bytes of UTF-8", MaxUpdateReason))
+	}
+	if !slices.Contains(UpdateEvents, u.Event) {
+		bad = append(bad, fmt.Sprintf("event: %q is not one of %v", u.Event, UpdateEvents))
+	}
+	if u.At.IsZero() {
+		bad = append(bad, "at: missing")
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("update report: %s", strings.Join(bad, "; "))
+	}
+	return nil
+}
+
+func printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(c rune) bool { return !unicode.IsPrint(c) })
 }
