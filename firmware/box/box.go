@@ -143,6 +143,7 @@ type Box struct {
 	reqs    chan request
 	ready   chan struct{} // closed once earlier journals are recovered
 	preview preview
+	outbox  *outbox // the update agent's reports; nil with updates off
 
 	mu     sync.Mutex // guards status and session
 	status Status
@@ -181,6 +182,13 @@ func New(cfg config.Config, deps Deps) (*Box, error) {
 		b.names = append(b.names, s.Name)
 		b.clients = append(b.clients, c)
 		b.uplinks = append(b.uplinks, uplink.New(ucfg, c, deps.Log))
+	}
+	if cfg.Update.Enabled() {
+		o, err := openOutbox(cfg.Update.StageDir, b.names)
+		if err != nil {
+			return nil, err
+		}
+		b.outbox = o
 	}
 	b.publish(&loopState{since: deps.Now()})
 	return b, nil
@@ -258,6 +266,9 @@ func (b *Box) Run(ctx context.Context) error {
 	defer stopUplinks()
 	for _, u := range b.uplinks {
 		g.Go(func() error { return u.Run(uctx) })
+	}
+	if b.outbox != nil {
+		g.Go(func() error { b.deliverUpdateReports(uctx); return nil })
 	}
 	g.Go(func() error {
 		defer stopUplinks()

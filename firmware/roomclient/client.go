@@ -278,6 +278,12 @@ func (c *Client) Delete(ctx context.Context, id string) error {
 	return c.doJSON(ctx, http.MethodDelete, recPath(wire.PathRecording, id), nil, nil)
 }
 
+// ReportUpdate tells the server one step of a remote update on the box,
+// for its audit trail.
+func (c *Client) ReportUpdate(ctx context.Context, r wire.UpdateReport) error {
+	return c.doJSON(ctx, http.MethodPost, wire.PathBoxUpdate, r, nil)
+}
+
 // Get is the server's view of one recording.
 func (c *Client) Get(ctx context.Context, id string) (wire.RecordingState, error) {
 	var st wire.RecordingState

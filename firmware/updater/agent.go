@@ -21,7 +21,13 @@ import (
 
 	"twincap/firmware/update"
 	"twincap/internal/durable"
+	"twincap/server/wire"
 )
+
+// errRefused marks a check that found an offer this box must not take (a
+// bundle for another board, too large): a refusal for the audit trail,
+// unlike a source that did not answer.
+var errRefused = errors.New("refused")
 
 // Installer puts a verified bundle on the box. The real one hands it to
 // systemd-sysupdate or RAUC; it must write only the slot that is not
@@ -75,6 +81,12 @@ type Deps struct {
 	// config's CA file.
 	HTTP *http.Client
 	Log  *slog.Logger
+	// Report, if set, is told each step the room servers audit: a bundle
+	// refused, an install begun or failed, the reboot into it, and after
+	// the reboot whether the update took or the box went back. Event,
+	// Running, Version, Reason and At are filled; it must keep the report
+	// before it returns (the reboot follows) and not block for long.
+	Report func(wire.UpdateReport)
 }
 
 // Status is what the box shows of the agent.
@@ -112,6 +124,8 @@ type Agent struct {
 	checked  time.Time
 	bad      []string // versions that did not come up
 	note     string   // the outcome of the last update, for the status
+	// lastRefusal is the last refusal reported (one report, not one per check).
+	lastRefusal string
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -240,7 +254,16 @@ func (a *Agent) Step(ctx context.Context) {
 		if act == None || ctx.Err() != nil {
 			return
 		}
+		switch act {
+		case Install:
+			a.report(wire.UpdateInstalling, a.manifest.Version, "")
+		case Reboot:
+			a.report(wire.UpdateRebooting, a.manifest.Version, "")
+		}
 		ev := a.do(ctx, act)
+		if ev.Kind == Error {
+			a.reportError(act, ev.Err)
+		}
 		if act == Reboot && ev.Kind != Error {
 			return // the box is going down in the Rebooting state
 		}
@@ -358,10 +381,10 @@ func (a *Agent) check(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	if ix.Compatible != a.cfg.Board {
-		return false, fmt.Errorf("the source offers a bundle for %q, this box is %q", ix.Compatible, a.cfg.Board)
+		return false, fmt.Errorf("%w: the source offers a bundle for %q, this box is %q", errRefused, ix.Compatible, a.cfg.Board)
 	}
 	if ix.Size > a.cfg.MaxSize {
-		return false, fmt.Errorf("the source offers a bundle of %d bytes, more than %d", ix.Size, a.cfg.MaxSize)
+		return false, fmt.Errorf("%w: the source offers a bundle of %d bytes, more than %d", errRefused, ix.Size, a.cfg.MaxSize)
 	}
 	c, err := update.CompareVersions(ix.Version, a.cfg.Current)
 	if err != nil || c <= 0 {
@@ -430,4 +453,35 @@ func (a *Agent) verify() error {
 	}
 	a.manifest = m
 	return nil
+}
+
+// report hands one step to Deps.Report.
+func (a *Agent) report(event, version, reason string) {
+	if a.deps.Report == nil {
+		return
+	}
+	a.deps.Report(wire.UpdateReport{Event: event, Running: a.cfg.Current, Version: version, Reason: reason, At: a.deps.Now()})
+}
+
+// reportError reports what the failed action means for the audit: a
+// bundle that failed its checks before anything was written is refused; a
+// failed install or reboot failed. A source that did not answer is only
+// logged, and a refusal the same as the last one is not reported again
+// (the source offers it at every check).
+func (a *Agent) reportError(act Action, err error) {
+	event := wire.UpdateRefused
+	switch {
+	case act == Install || act == Reboot:
+		event = wire.UpdateFailed
+	case act == Check && !errors.Is(err, errRefused):
+		return
+	}
+	why := err.Error()
+	if event == wire.UpdateRefused && why == a.lastRefusal {
+		return
+	}
+	if event == wire.UpdateRefused {
+		a.lastRefusal = why
+	}
+	a.report(event, a.offerVersion(), why)
 }

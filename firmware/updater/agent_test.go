@@ -20,6 +20,7 @@ import (
 	"twincap/firmware/update"
 	"twincap/firmware/updater/updatertest"
 	"twincap/server/settings"
+	"twincap/server/wire"
 )
 
 // clock is moved by the test.
@@ -138,6 +139,7 @@ type rig struct {
 	installer *updatertest.Installer
 	agent     *Agent
 	stage     string
+	reports   []wire.UpdateReport // what the agent reported for the audit
 }
 
 var night = time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC) // inside the window
@@ -169,6 +171,7 @@ func (r *rig) restart(t *testing.T, current string) {
 	}, Deps{
 		Now: r.clock.Now, Window: r.room.window, Hold: r.room.hold, Installer: r.installer,
 		HTTP: httpc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Report: func(u wire.UpdateReport) { r.reports = append(r.reports, u) },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -407,4 +410,78 @@ func TestAFailedRebootIsNotTakenForARollback(t *testing.T) {
 	if s := r.agent.Status(); s.State != Idle.String() || len(s.Bad) != 0 {
 		t.Fatalf("after a reboot that never happened: %+v", s)
 	}
+}
+
+// events lists the reports since the last call as "event version: reason".
+func (r *rig) events() []string {
+	var out []string
+	for _, u := range r.reports {
+		out = append(out, strings.TrimSuffix(u.Event+" "+u.Version+": "+u.Reason, ": "))
+	}
+	r.reports = nil
+	return out
+}
+
+// The room servers' audit trails hear each step of an update: the install,
+// the reboot, and after it whether the update took or the box went back;
+// a bundle refused (once, not at every check while the source offers it);
+// a failed install. A source that does not answer is not an audit matter.
+func TestEachStepIsReportedForTheAudit(t *testing.T) {
+	t.Run("updated", func(t *testing.T) {
+		r := newRig(t, night)
+		r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+		want(t, r.step(t), Rebooting, "")
+		r.clock.Advance(2 * time.Minute)
+		r.restart(t, "1.4.0")
+		got := r.events()
+		if len(got) != 3 || got[0] != "installing 1.4.0" || got[1] != "rebooting 1.4.0" || got[2] != "updated 1.4.0: 2m0s after the reboot" {
+			t.Fatalf("reports %q", got)
+		}
+	})
+	t.Run("rolled back", func(t *testing.T) {
+		r := newRig(t, night)
+		r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+		r.step(t)
+		r.events()
+		r.restart(t, "1.3.0")
+		got := r.events()
+		if len(got) != 1 || !strings.HasPrefix(got[0], "rolled_back 1.4.0: 1.4.0 did not come up") {
+			t.Fatalf("reports %q", got)
+		}
+	})
+	t.Run("refused once", func(t *testing.T) {
+		r := newRig(t, night)
+		other, _ := update.GenerateKey()
+		r.src.publish(t, other, "1.4.0", "rpi4-64")
+		want(t, r.step(t), Failed, "unknown key")
+		r.clock.Advance(61 * time.Minute)
+		want(t, r.step(t), Failed, "unknown key")
+		got := r.events()
+		if len(got) != 1 || !strings.HasPrefix(got[0], "refused 1.4.0: verify") || !strings.Contains(got[0], "unknown key") {
+			t.Fatalf("reports %q", got)
+		}
+		r.src.publish(t, r.src.releaseK, "1.5.0", "qemu-x86_64") // another board, in the index
+		r.clock.Set(night.AddDate(0, 0, 1))
+		want(t, r.step(t), Failed, "qemu-x86_64")
+		if got := r.events(); len(got) != 1 || !strings.HasPrefix(got[0], "refused") {
+			t.Fatalf("reports %q", got)
+		}
+	})
+	t.Run("install failed", func(t *testing.T) {
+		r := newRig(t, night)
+		r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+		r.installer.FailInstall = errors.New("sysupdate: no free slot")
+		r.step(t)
+		if got := r.events(); len(got) != 2 || got[0] != "installing 1.4.0" || !strings.HasPrefix(got[1], "failed 1.4.0: install 1.4.0: sysupdate: no free slot") {
+			t.Fatalf("reports %q", got)
+		}
+	})
+	t.Run("source away", func(t *testing.T) {
+		r := newRig(t, night)
+		r.src.srv.Close()
+		want(t, r.step(t), Failed, "source")
+		if got := r.events(); len(got) != 0 {
+			t.Fatalf("reports %q", got)
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"twincap/internal/durable"
+	"twincap/server/wire"
 )
 
 // recordName is the agent's durable record in the stage folder: the
@@ -71,6 +72,7 @@ func (a *Agent) afterBoot() error {
 		a.deps.Log.Info("updater: running the update", "version", r.Attempt, "since_reboot", now.Sub(r.AttemptAt).Round(time.Second))
 		a.m = Machine{State: Idle, Reason: ""}
 		a.note = fmt.Sprintf("updated to %s", r.Attempt)
+		a.report(wire.UpdateDone, r.Attempt, fmt.Sprintf("%s after the reboot", now.Sub(r.AttemptAt).Round(time.Second)))
 	} else {
 		if !slices.Contains(r.Bad, r.Attempt) {
 			r.Bad = append(r.Bad, r.Attempt)
@@ -79,6 +81,7 @@ func (a *Agent) afterBoot() error {
 			r.Attempt, a.cfg.Current, now.Sub(r.AttemptAt).Round(time.Second))
 		a.deps.Log.Error("updater: rolled back", "version", r.Attempt, "running", a.cfg.Current, "after", now.Sub(r.AttemptAt).Round(time.Second))
 		a.m = Machine{State: Failed, Reason: why, NextCheck: now.Add(a.cfg.Interval)}
+		a.report(wire.UpdateRolledBack, r.Attempt, why)
 	}
 	r.Attempt, r.AttemptAt = "", time.Time{}
 	a.bad = r.Bad
