@@ -71,7 +71,8 @@ func TestCompareSettings(t *testing.T) {
 }
 
 // patchSettings changes a server's settings as its administrator.
-func patchSettings(t *testing.T, room *servertest.Room, s *servertest.Server, doc string) {
+// adminTicket logs the room's administrator in on server s.
+func adminTicket(t *testing.T, room *servertest.Room, s *servertest.Server) string {
 	t.Helper()
 	c, err := roomclient.New(s.Addr(), &tls.Config{RootCAs: room.CA.Pool(), MinVersion: tls.VersionTLS12})
 	if err != nil {
@@ -81,8 +82,13 @@ func patchSettings(t *testing.T, room *servertest.Room, s *servertest.Server, do
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rep.Ticket
+}
+
+func patchSettings(t *testing.T, room *servertest.Room, s *servertest.Server, doc string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPatch, s.URL()+wire.PathSettings, strings.NewReader(doc))
-	req.Header.Set(wire.HeaderAuthorization, "Bearer "+rep.Ticket)
+	req.Header.Set(wire.HeaderAuthorization, "Bearer "+adminTicket(t, room, s))
 	resp, err := room.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package box
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"twincap/firmware/config"
-	"twincap/firmware/roomclient"
 	"twincap/server/audit"
 	"twincap/server/servertest"
 	"twincap/server/wire"
@@ -19,16 +17,8 @@ import (
 // updateEntries is the update entries of server s's audit trail.
 func updateEntries(t *testing.T, room *servertest.Room, s *servertest.Server) []audit.Entry {
 	t.Helper()
-	c, err := roomclient.New(s.Addr(), &tls.Config{RootCAs: room.CA.Pool(), MinVersion: tls.VersionTLS12})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rep, err := c.Login(context.Background(), servertest.Admin, servertest.AdminPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
 	req, _ := http.NewRequest(http.MethodGet, s.URL()+wire.PathAuditTrail+"?action=update", nil)
-	req.Header.Set(wire.HeaderAuthorization, "Bearer "+rep.Ticket)
+	req.Header.Set(wire.HeaderAuthorization, "Bearer "+adminTicket(t, room, s))
 	resp, err := room.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
