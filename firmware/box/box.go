@@ -78,6 +78,9 @@ type Deps struct {
 	// Update reads the remote-update agent's status for the box's status
 	// and LEDs; nil when updates are off.
 	Update func() updater.Status
+	// LocalUpdate hands the agent a bundle a technician uploaded, staged
+	// at path (updater.Agent.Local); nil when updates are off.
+	LocalUpdate func(ctx context.Context, path string) error
 }
 
 // Probe is one of the watchdog's health probes (watchdog.Probe): the box

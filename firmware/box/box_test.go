@@ -22,6 +22,12 @@ import (
 // test pattern with no microphone.
 func newTestBox(t *testing.T, room *servertest.Room, edit func(*config.Config)) *Box {
 	t.Helper()
+	return newTestBoxWith(t, room, edit, nil)
+}
+
+// newTestBoxWith is newTestBox whose Deps editDeps may change.
+func newTestBoxWith(t *testing.T, room *servertest.Room, edit func(*config.Config), editDeps func(*Deps)) *Box {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Preferred.Addr = room.Servers[0].Addr()
 	cfg.Redundant.Addr = room.Servers[1].Addr()
@@ -31,7 +37,7 @@ func newTestBox(t *testing.T, room *servertest.Room, edit func(*config.Config)) 
 	if edit != nil {
 		edit(&cfg)
 	}
-	b, err := New(cfg, Deps{
+	deps := Deps{
 		OpenCamera: func(c config.Config) (camera.Camera, error) {
 			return testpattern.New(testpattern.Config{Width: c.Video.Width, Height: c.Video.Height, FPS: c.Video.FPS, Paced: true})
 		},
@@ -39,7 +45,11 @@ func newTestBox(t *testing.T, room *servertest.Room, edit func(*config.Config)) 
 		TLS:            &tls.Config{RootCAs: room.CA.Pool(), MinVersion: tls.VersionTLS12},
 		Log:            slog.New(slog.DiscardHandler),
 		Uplink:         uplink.Config{Heartbeat: 50 * time.Millisecond, Retry: 50 * time.Millisecond, RequestTimeout: 500 * time.Millisecond},
-	})
+	}
+	if editDeps != nil {
+		editDeps(&deps)
+	}
+	b, err := New(cfg, deps)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -110,6 +110,7 @@ func (b *Box) Handler() http.Handler {
 	mux.HandleFunc("POST "+PathStart, action(func(r *http.Request) (string, error) { return b.Start(r.Context()) }))
 	mux.HandleFunc("POST "+PathStop, action(func(r *http.Request) (string, error) { return b.Stop(r.Context()) }))
 	mux.HandleFunc("POST "+PathCancel, action(func(r *http.Request) (string, error) { return b.Cancel(r.Context()) }))
+	mux.HandleFunc("POST "+PathUpdate, b.serveUpdate)
 	return mux
 }
 

@@ -126,6 +126,10 @@ type Agent struct {
 	note     string   // the outcome of the last update, for the status
 	// lastRefusal is the last refusal reported (one report, not one per check).
 	lastRefusal string
+	// manual: the staged bundle was brought by hand (Local), so the
+	// maintenance window does not apply; the technician is there.
+	manual bool
+	local  chan localRequest // Local's requests, served by Run
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -191,7 +195,7 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 			return nil, err
 		}
 	}
-	a := &Agent{cfg: cfg, deps: deps, source: u}
+	a := &Agent{cfg: cfg, deps: deps, source: u, local: make(chan localRequest)}
 	if err := a.afterBoot(); err != nil {
 		return nil, err
 	}
@@ -220,7 +224,8 @@ func (a *Agent) publish() {
 	a.mu.Unlock()
 }
 
-// Run steps the machine every Poll until ctx ends.
+// Run steps the machine every Poll, and takes the bundles Local hands
+// it, until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
 	t := time.NewTicker(a.cfg.Poll)
 	defer t.Stop()
@@ -230,8 +235,72 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		case req := <-a.local:
+			m, act, err := a.takeLocal(ctx, req.path)
+			req.done <- err
+			if err == nil {
+				a.carry(ctx, m, act)
+			}
 		}
 	}
+}
+
+type localRequest struct {
+	path string
+	done chan error
+}
+
+// ErrNotRunning: Local was called while Run is not running.
+var ErrNotRunning = errors.New("updater: the update agent is not running")
+
+// Local hands the agent a bundle a technician brought to the box
+// (twincapctl update FILE), staged at path in the stage folder. It is
+// checked as a downloaded one would be (signature, board, payloads, a
+// version newer than the running one) and refused with the reason, and
+// removed, if it fails; else Local returns and the bundle is installed by
+// the same rules as a remote update — never during an interview, never
+// with a recording owed to a server (it waits for both) — but at any time
+// of day, as the technician is there. It takes the place of a remote
+// update that waits.
+func (a *Agent) Local(ctx context.Context, path string) error {
+	req := localRequest{path: path, done: make(chan error, 1)}
+	select {
+	case a.local <- req:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(2 * time.Minute): // Run is busy with a step or gone
+		return ErrNotRunning
+	}
+	select {
+	case err := <-req.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// takeLocal verifies the bundle at path and makes it the one to install.
+func (a *Agent) takeLocal(ctx context.Context, path string) (Machine, Action, error) {
+	a.forget()
+	m, err := a.verifyFile(path)
+	if err == nil {
+		if c, _ := update.CompareVersions(m.Version, a.cfg.Current); c <= 0 {
+			err = fmt.Errorf("verify %s: version %s is not newer than the running %s", filepath.Base(path), m.Version, a.cfg.Current)
+		}
+	}
+	if err != nil {
+		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+			a.deps.Log.Warn("updater: remove refused bundle", "err", rerr)
+		}
+		a.deps.Log.Warn("updater: a bundle brought by hand was refused", "err", err)
+		a.report(wire.UpdateRefused, "", "brought by hand: "+err.Error())
+		return a.m, None, err
+	}
+	a.offer = &update.Index{Version: m.Version, Compatible: m.Compatible, Bundle: filepath.Base(path)}
+	a.staged, a.manifest, a.manual = path, m, true
+	a.deps.Log.Info("updater: a bundle brought by hand verified", "version", m.Version)
+	next, act := a.m.Next(Event{Kind: Verified}, a.facts(ctx), a.cfg.Interval)
+	return next, act, nil
 }
 
 // Step evaluates the machine once and carries out what it decides, one
@@ -242,6 +311,11 @@ func (a *Agent) Step(ctx context.Context) {
 		return // nothing to decide; the window costs a request to the servers
 	}
 	m, act := a.m.Next(Event{Kind: Tick}, a.facts(ctx), a.cfg.Interval)
+	a.carry(ctx, m, act)
+}
+
+// carry makes m the machine and carries out act, and what follows it.
+func (a *Agent) carry(ctx context.Context, m Machine, act Action) {
 	for {
 		if m.State != a.m.State || m.Reason != a.m.Reason {
 			a.deps.Log.Info("updater: "+m.State.String(), "reason", m.Reason, "offered", a.offerVersion())
@@ -256,7 +330,11 @@ func (a *Agent) Step(ctx context.Context) {
 		}
 		switch act {
 		case Install:
-			a.report(wire.UpdateInstalling, a.manifest.Version, "")
+			how := ""
+			if a.manual {
+				how = "a bundle brought by hand"
+			}
+			a.report(wire.UpdateInstalling, a.manifest.Version, how)
 		case Reboot:
 			a.report(wire.UpdateRebooting, a.manifest.Version, "")
 		}
@@ -285,7 +363,7 @@ func (a *Agent) forget() {
 			a.deps.Log.Warn("updater: remove staged bundle", "err", err)
 		}
 	}
-	a.offer, a.staged, a.manifest = nil, "", update.Manifest{}
+	a.offer, a.staged, a.manifest, a.manual = nil, "", update.Manifest{}, false
 }
 
 func (a *Agent) facts(ctx context.Context) Facts {
@@ -293,6 +371,10 @@ func (a *Agent) facts(ctx context.Context) Facts {
 	f := Facts{Now: now}
 	h := a.deps.Hold()
 	f.Interview, f.Owed = h.Interview, len(h.Owed)
+	if a.manual {
+		f.InWindow = true // a technician brought the bundle
+		return f
+	}
 	in, err := a.deps.Window(ctx, now)
 	f.InWindow = in && err == nil
 	if err != nil {
@@ -436,14 +518,9 @@ func (a *Agent) download(ctx context.Context) error {
 // board, payloads; and that its signed version is the one offered and
 // newer than the running one (an old signed bundle is not a way back).
 func (a *Agent) verify() error {
-	f, err := os.Open(a.staged)
+	m, err := a.verifyFile(a.staged)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	m, err := update.Verifier{Trust: a.cfg.Trust, Board: a.cfg.Board}.Verify(f)
-	if err != nil {
-		return fmt.Errorf("verify %s: %w", a.offer.Bundle, err)
 	}
 	if m.Version != a.offer.Version {
 		return fmt.Errorf("verify %s: it holds version %s, the index says %s", a.offer.Bundle, m.Version, a.offer.Version)
@@ -453,6 +530,21 @@ func (a *Agent) verify() error {
 	}
 	a.manifest = m
 	return nil
+}
+
+// verifyFile checks the bundle at path as the installer will: signature,
+// board, payloads.
+func (a *Agent) verifyFile(path string) (update.Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return update.Manifest{}, err
+	}
+	defer f.Close()
+	m, err := update.Verifier{Trust: a.cfg.Trust, Board: a.cfg.Board}.Verify(f)
+	if err != nil {
+		return update.Manifest{}, fmt.Errorf("verify %s: %w", filepath.Base(path), err)
+	}
+	return m, nil
 }
 
 // report hands one step to Deps.Report.

@@ -139,7 +139,8 @@ type rig struct {
 	installer *updatertest.Installer
 	agent     *Agent
 	stage     string
-	reports   []wire.UpdateReport // what the agent reported for the audit
+	mu        sync.Mutex
+	reports   []wire.UpdateReport // what the agent reported for the audit (under mu)
 }
 
 var night = time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC) // inside the window
@@ -171,7 +172,7 @@ func (r *rig) restart(t *testing.T, current string) {
 	}, Deps{
 		Now: r.clock.Now, Window: r.room.window, Hold: r.room.hold, Installer: r.installer,
 		HTTP: httpc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Report: func(u wire.UpdateReport) { r.reports = append(r.reports, u) },
+		Report: func(u wire.UpdateReport) { r.mu.Lock(); r.reports = append(r.reports, u); r.mu.Unlock() },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -415,9 +416,17 @@ func TestAFailedRebootIsNotTakenForARollback(t *testing.T) {
 // events lists the reports since the last call as "event version: reason".
 func (r *rig) events() []string {
 	var out []string
-	for _, u := range r.reports {
+	for _, u := range r.takeReports() {
 		out = append(out, strings.TrimSuffix(u.Event+" "+u.Version+": "+u.Reason, ": "))
 	}
+	return out
+}
+
+// takeReports is the reports since the last call.
+func (r *rig) takeReports() []wire.UpdateReport {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.reports
 	r.reports = nil
 	return out
 }
@@ -484,4 +493,115 @@ func TestEachStepIsReportedForTheAudit(t *testing.T) {
 			t.Fatalf("reports %q", got)
 		}
 	})
+}
+
+// bring copies the source's bundle of ix into the stage folder, as the box
+// does with one a technician uploads.
+func (r *rig) bring(t *testing.T, ix update.Index) string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(r.src.dir, ix.Bundle))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(r.stage, "by-hand.tcb")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// runAgent runs the agent as the daemon does, until the test ends.
+func (r *rig) runAgent(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = r.agent.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func waitAgent(t *testing.T, a *Agent, what string, ok func(Status) bool) Status {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := a.Status(); ok(s) {
+			return s
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s: %+v", what, a.Status())
+	return Status{}
+}
+
+// A bundle brought by hand is checked like a downloaded one and refused
+// with the reason; a good one is installed outside the maintenance window
+// (the technician is there), but still never during an interview or with
+// a recording owed: it waits for both.
+func TestABundleBroughtByHand(t *testing.T) {
+	t.Run("waits for the interview, not for the window", func(t *testing.T) {
+		r := newRig(t, noon)
+		r.agent.cfg.Poll = 20 * time.Millisecond
+		r.room.set(true, "rec-1")
+		ix := r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+		r.runAgent(t)
+		if err := r.agent.Local(context.Background(), r.bring(t, ix)); err != nil {
+			t.Fatal(err)
+		}
+		waitAgent(t, r.agent, "the install waits for the interview", func(s Status) bool {
+			return s.State == Waiting.String() && strings.Contains(s.Reason, "install waits: an interview is running")
+		})
+		r.room.set(false, "rec-1")
+		waitAgent(t, r.agent, "the install waits for what is owed", func(s Status) bool {
+			return strings.Contains(s.Reason, "1 recording is not yet held whole")
+		})
+		if inst, _ := r.installer.Calls(); len(inst) != 0 {
+			t.Fatalf("installed while held: %v", inst)
+		}
+		r.room.set(false)
+		waitAgent(t, r.agent, "the reboot", func(s Status) bool {
+			_, boots := r.installer.Calls()
+			return s.State == Rebooting.String() && boots == 1
+		})
+		if inst, _ := r.installer.Calls(); len(inst) != 1 || inst[0] != "1.4.0" {
+			t.Fatalf("installed %v", inst)
+		}
+		if r.src.index.Load() != 0 || r.src.bundles.Load() != 0 {
+			t.Errorf("the source was asked: %d index, %d bundle reads", r.src.index.Load(), r.src.bundles.Load())
+		}
+		var got []string
+		for _, u := range r.takeReports() {
+			got = append(got, u.Event+": "+u.Reason)
+		}
+		if len(got) != 2 || got[0] != "installing: a bundle brought by hand" || got[1] != "rebooting: " {
+			t.Errorf("reports %q", got)
+		}
+	})
+	other, _ := update.GenerateKey()
+	for _, c := range []struct {
+		name    string
+		publish func(r *rig) update.Index
+		says    string
+	}{
+		{"signed by an unknown key", func(r *rig) update.Index { return r.src.publish(t, other, "1.4.0", "rpi4-64") }, "signed by an unknown key"},
+		{"for another board", func(r *rig) update.Index { return r.src.publish(t, r.src.releaseK, "1.4.0", "qemu-x86_64") }, "another board"},
+		{"not newer", func(r *rig) update.Index { return r.src.publish(t, r.src.releaseK, "1.3.0", "rpi4-64") }, "not newer than the running 1.3.0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := newRig(t, noon)
+			r.runAgent(t)
+			path := r.bring(t, c.publish(r))
+			err := r.agent.Local(context.Background(), path)
+			if err == nil || !strings.Contains(err.Error(), c.says) {
+				t.Fatalf("Local: %v, want %q", err, c.says)
+			}
+			if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("the refused bundle is still there: %v", err)
+			}
+			if inst, boots := r.installer.Calls(); len(inst) != 0 || boots != 0 {
+				t.Fatalf("installed %v, rebooted %d", inst, boots)
+			}
+			if got := r.takeReports(); len(got) != 1 || got[0].Event != wire.UpdateRefused || !strings.Contains(got[0].Reason, "brought by hand") {
+				t.Errorf("reports %+v", got)
+			}
+		})
+	}
 }

@@ -31,6 +31,10 @@ Commands:
   stop                           stop; both servers finalize the same recording
   cancel -yes                    stop and DELETE everything buffered for this
                                  interview, on the box and on both servers
+  update FILE                    install a signed update bundle brought to the
+                                 box (needs a login; checked like a remote one,
+                                 installed once no interview runs and nothing is
+                                 owed to a server, then the box reboots into it)
 
 The box's address comes from -box, or TWINCAP_BOX, or http://127.0.0.1:8080.
 `
@@ -139,6 +143,29 @@ func run(args []string, stdin io.Reader, stdout io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "cancelled: recording %s deleted\n", rep.RecordingID)
 		return nil
+	case "update":
+		if err := sub.Parse(rest); err != nil {
+			return err
+		}
+		if sub.NArg() != 1 {
+			return errors.New("update: name one bundle file (make update-bundle makes one)")
+		}
+		f, err := os.Open(sub.Arg(0))
+		if err != nil {
+			return fmt.Errorf("update: %w", err)
+		}
+		defer f.Close()
+		// A bundle is large and verified before the answer: no 30 s limit.
+		up := client{base: c.base, http: &http.Client{Timeout: 30 * time.Minute}}
+		var st box.Status
+		if err := up.send(http.MethodPost, box.PathUpdate, f, "application/octet-stream", &st); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "update: the bundle verified; the box installs it once no interview runs and nothing is owed to a server, then reboots into it")
+		if st.Update != nil {
+			fmt.Fprintf(stdout, "update: %s %s\n", st.Update.State, st.Update.Reason)
+		}
+		return nil
 	}
 	fs.Usage()
 	return fmt.Errorf("unknown command %q", cmd)
@@ -190,6 +217,16 @@ func printStatus(w io.Writer, st box.Status) {
 	if len(st.Owed) > 0 {
 		fmt.Fprintf(w, "still owed to a server: %s\n", strings.Join(st.Owed, ", "))
 	}
+	if u := st.Update; u != nil {
+		fmt.Fprintf(w, "update: %s, running %s", u.State, orDash(u.Current))
+		if u.Reason != "" {
+			fmt.Fprintf(w, ": %s", u.Reason)
+		}
+		if u.Last != "" {
+			fmt.Fprintf(w, " (last: %s)", u.Last)
+		}
+		fmt.Fprintln(w)
+	}
 	if st.Message != "" {
 		fmt.Fprintf(w, "message: %s\n", st.Message)
 	}
@@ -208,20 +245,25 @@ type client struct {
 }
 
 func (c client) call(method, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
+	if in == nil {
+		return c.send(method, path, nil, "", out)
 	}
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.send(method, path, bytes.NewReader(b), "application/json", out)
+}
+
+// send makes one call with body (of contentType) and decodes the answer
+// into out, or returns the box's error message.
+func (c client) send(method, path string, body io.Reader, contentType string, out any) error {
 	req, err := http.NewRequest(method, c.base+path, body)
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
