@@ -25,9 +25,19 @@ import (
 	"os"
 	"os/exec"
 	"time"
-
-	"twincap/firmware/box"
 )
+
+// pathStatus is the control API's status route (box.PathStatus; the test
+// keeps the two equal). The self-test does not import package box, so it
+// builds without cgo and stays small.
+const pathStatus = "/api/status"
+
+// status is the part of box.Status the verdict reads.
+type status struct {
+	Room    string `json:"room"`
+	Fault   string `json:"fault,omitempty"`
+	Message string `json:"message,omitempty"`
+}
 
 // bootCountVar is systemd-boot's LoaderBootCountPath (vendor GUID of the
 // Boot Loader Interface): set only when the booted entry has tries left.
@@ -79,7 +89,7 @@ func once(ctx context.Context, client *http.Client, addr, unit string) error {
 	if out, err := exec.CommandContext(ctx, "systemctl", "is-active", unit).Output(); err != nil {
 		return fmt.Errorf("%s is not active (%s)", unit, trim(out))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+box.PathStatus, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+pathStatus, nil)
 	if err != nil {
 		return err
 	}
@@ -91,7 +101,7 @@ func once(ctx context.Context, client *http.Client, addr, unit string) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("control API: HTTP %d", resp.StatusCode)
 	}
-	var st box.Status
+	var st status
 	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
 		return fmt.Errorf("control API: %w", err)
 	}
@@ -99,7 +109,7 @@ func once(ctx context.Context, client *http.Client, addr, unit string) error {
 }
 
 // Check is the verdict on one status: nil when the box is good.
-func Check(st box.Status) error {
+func Check(st status) error {
 	switch {
 	case st.Fault != "":
 		return fmt.Errorf("fault: %s (%s)", st.Fault, st.Message)
