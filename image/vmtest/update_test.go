@@ -322,3 +322,171 @@ func TestABRollback(t *testing.T) {
 	sc.result(fmt.Sprintf("reboot_into_0.3.0_to_back_on_0.1.0=%.1fs (ready after back: %.1fs) guest_starts=%d entries=%v reason=%q",
 		rollback.Seconds(), back.Seconds(), sc.vm.GuestStarts(sc.vm.Boots()), u, st.Update.Reason))
 }
+
+// bundleTool builds twincap-bundle once per test binary.
+func bundleTool(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join(root, "out", "vmtest", "bin", "twincap-bundle")
+	cmd := exec.Command("go", "build", "-o", bin, "./firmware/cmd/twincap-bundle")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build twincap-bundle: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// writeIndex writes the index.json of bundle file name in dir, as the
+// unsigned index of a source would say it (size and hash of the file as
+// it is).
+func writeIndex(t *testing.T, dir, name, version, board string) {
+	t.Helper()
+	sum, err := fileSum(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := fmt.Sprintf(`{"version":%q,"compatible":%q,"bundle":%q,"size":%d,"sha256":%q}`, version, board, name, fi.Size(), sum)
+	if err := os.WriteFile(filepath.Join(dir, "index.json.tmp"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "index.json.tmp"), filepath.Join(dir, "index.json")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestABRefused offers three bundles the box must refuse before anything
+// is written: one signed by a key the box does not trust, a truncated one
+// (with an index that matches it, so only the bundle's own checks can
+// tell), and one signed for another board (with an index that claims this
+// one). Each time the box keeps running and its status says why; at the
+// end slot B is still _empty and the ESP holds only 0.1.0.
+func TestABRefused(t *testing.T) {
+	sc := newABScenario(t)
+	tool := bundleTool(t, sc.root)
+	key := filepath.Join(sc.root, "out", "update", "dev.key")
+	rogue := filepath.Join(sc.dir, "rogue")
+	if out, err := exec.Command(tool, "keygen", "-out", rogue).CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v: %s", err, out)
+	}
+	payloads := filepath.Join(sc.dir, "payloads")
+	if err := os.MkdirAll(payloads, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	root := make([]byte, 4<<20)
+	for i := range root {
+		root[i] = byte(i*7 + i>>9)
+	}
+	_ = os.WriteFile(filepath.Join(payloads, "rootfs.img"), root, 0o644)
+	_ = os.WriteFile(filepath.Join(payloads, "twincap.efi"), root[:256<<10], 0o644)
+	src := filepath.Join(sc.dir, "source")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	create := func(version, board, signer string) string {
+		name := "twincap-" + version + ".tcb"
+		out, err := exec.Command(tool, "create", "-key", signer, "-version", version, "-board", board, "-out", filepath.Join(src, name),
+			"rootfs.img="+filepath.Join(payloads, "rootfs.img"), "twincap.efi="+filepath.Join(payloads, "twincap.efi")).CombinedOutput()
+		if err != nil {
+			t.Fatalf("create %s: %v: %s", version, err, out)
+		}
+		return name
+	}
+	cases := []struct {
+		what, version, want string
+		offer               func(v string) string
+	}{
+		{"signed by an unknown key", "0.4.0", "unknown key", func(v string) string {
+			return create(v, abBoard, rogue+".key")
+		}},
+		{"truncated", "0.5.0", "truncated", func(v string) string {
+			name := create(v, abBoard, key)
+			p := filepath.Join(src, name)
+			fi, _ := os.Stat(p)
+			if err := os.Truncate(p, fi.Size()/2); err != nil {
+				t.Fatal(err)
+			}
+			return name
+		}},
+		{"for another board", "0.6.0", "another board", func(v string) string {
+			return create(v, "other-board", key)
+		}},
+	}
+	sc.serveUpdates(src)
+	sc.maintenanceAllDay()
+	sc.bootAB()
+	sc.login()
+	var figures []string
+	for _, c := range cases {
+		name := c.offer(c.version)
+		// The index claims this board and matches the file as served.
+		writeIndex(t, src, name, c.version, abBoard)
+		offered := time.Now()
+		sc.waitUpdate("the box to refuse the bundle "+c.what, 5*time.Minute, func(st box.Status) bool {
+			return st.Update.State == "failed" && strings.Contains(st.Update.Reason, name)
+		})
+		st, _ := sc.status()
+		if !strings.Contains(st.Update.Reason, c.want) {
+			sc.fatal("bundle %s: the status says %q, want it to say %q", c.what, st.Update.Reason, c.want)
+		}
+		if st.Phase != "idle" || st.Room != "connected" {
+			sc.fatal("after refusing the bundle %s the box is %s, room %s", c.what, st.Phase, st.Room)
+		}
+		figures = append(figures, fmt.Sprintf("%s: refused %.0fs after the offer: %q", c.what, time.Since(offered).Seconds(), st.Update.Reason))
+	}
+	if v := sc.running(); v != "0.1.0" {
+		sc.fatal("the box runs %q after three refused bundles", v)
+	}
+	out := sc.guest("ls /dev/disk/by-partlabel/; ls -A /var/lib/twincap/sysupdate-source 2>/dev/null | wc -l; systemctl is-active twincap-box.service")
+	if !strings.Contains(out, "_empty") || !strings.Contains(out, "active") {
+		sc.fatal("after the refusals:\n%s", out)
+	}
+	if u := sc.ukis(); !slices.Equal(u, []string{"twincap_0.1.0.efi"}) {
+		sc.fatal("ESP entries after the refusals: %v", u)
+	}
+	sc.result(strings.Join(figures, "; "))
+}
+
+// TestABUpdateWaitsForTheInterview: 0.2.0 is offered while an interview
+// runs. The box neither installs nor reboots until the interview has
+// stopped and both servers hold it finalized; then it updates, and the
+// recording is whole on both servers.
+func TestABUpdateWaitsForTheInterview(t *testing.T) {
+	sc := newABScenario(t)
+	sc.serveUpdates(sc.bundle("0.2.0"))
+	sc.maintenanceAllDay()
+	sc.bootAB()
+	sc.login()
+	id, started := sc.start()
+	// Two checks' worth (check_interval 1m, the agent re-evaluates every
+	// 30 s): the agent must be waiting, not installing.
+	sc.sleep(150 * time.Second)
+	st, _ := sc.status()
+	if st.Phase != "recording" || st.Update == nil || (st.Update.State != "waiting" && st.Update.State != "idle") {
+		sc.fatal("during the interview: phase %s, update %+v", st.Phase, st.Update)
+	}
+	if sc.vm.GuestStarts(sc.vm.Boots()) != 1 {
+		sc.fatal("the box rebooted during the interview")
+	}
+	reason := st.Update.Reason
+	stopped := sc.stop(id)
+	delivered := sc.waitDelivered(id, 3*time.Minute)
+	deliveredAt := time.Now()
+	sc.waitGuestStart(2, 10*time.Minute)
+	rebootAt := time.Now()
+	if rebootAt.Before(deliveredAt.Add(-time.Second)) {
+		sc.fatal("the box rebooted before the recording was delivered")
+	}
+	sc.waitFor("the box's control API on the new slot", 4*time.Minute, func() bool {
+		_, ok := sc.status()
+		return ok
+	})
+	if v := sc.running(); v != "0.2.0" {
+		sc.fatal("after the interview the box updated to %q, want 0.2.0", v)
+	}
+	p, _ := sc.checkRecording(id)
+	sc.result(fmt.Sprintf("interview=%.0fs while_recording=%q delivered_after_stop=%.1fs delivered_to_reboot=%.0fs recorded=%.1fs",
+		stopped.Sub(started).Seconds(), reason, delivered.Seconds(), rebootAt.Sub(deliveredAt).Seconds(), p.Duration))
+}
