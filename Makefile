@@ -37,9 +37,15 @@ bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, u
 demo: build ## run a whole room here: two servers and a box on a test pattern
 	./scripts/demo
 
-.PHONY: image vm-test update-bundle
+.PHONY: image vm-test update-bundle ab-image ab-test
 image: ## build the appliance disk image (Debian 12 via mmdebstrap) into out/image/ (root)
 	./image/build
+
+ab-image: image ## the A/B disk (OVMF, systemd-boot, a UKI per version, two root slots) from make image's root into out/ab/ (root)
+	./image/ab/build
+
+ab-test: image ## the A/B update scenarios under OVMF (update, rollback); minutes each, not in vm-test (root)
+	./scripts/ab-test
 
 update-bundle: ## sign an update bundle of out/image/rootfs.img into out/update/source (UPDATE_ROOTFS, UPDATE_BOARD, UPDATE_VERSION, UPDATE_KEY)
 	./scripts/update-bundle

@@ -44,6 +44,9 @@ type VMConfig struct {
 	QEMU      string // default qemu-system-x86_64
 	DebugOff  bool   // no root shell on ttyS1
 	ExtraArgs []string
+	// UEFI boots a whole disk under OVMF instead of Image's kernel (the
+	// A/B image, image/ab; see uefi.go).
+	UEFI *UEFI
 }
 
 // VM is the appliance under QEMU: one qcow2 overlay on the image, booted
@@ -72,6 +75,9 @@ func NewVM(cfg VMConfig) (*VM, error) {
 	}
 	if cfg.QEMU == "" {
 		cfg.QEMU = "qemu-system-x86_64"
+	}
+	if cfg.UEFI != nil {
+		return newUEFIVM(cfg)
 	}
 	for _, f := range []string{"rootfs.img", "vmlinuz", "initrd.img", "cmdline"} {
 		if _, err := os.Stat(filepath.Join(cfg.Image, f)); err != nil {
@@ -117,9 +123,12 @@ func (v *VM) Boot(ctx context.Context) error {
 	v.closeMonitors()
 	v.boots++
 	n := v.boots
-	cmdline, err := os.ReadFile(filepath.Join(v.cfg.Image, "cmdline"))
-	if err != nil {
-		return fmt.Errorf("vmtest: %w", err)
+	var cmdline []byte
+	var err error
+	if v.cfg.UEFI == nil {
+		if cmdline, err = os.ReadFile(filepath.Join(v.cfg.Image, "cmdline")); err != nil {
+			return fmt.Errorf("vmtest: %w", err)
+		}
 	}
 	appendArgs := strings.TrimSpace(string(cmdline))
 	if !v.cfg.DebugOff {
@@ -159,6 +168,9 @@ func (v *VM) Boot(ctx context.Context) error {
 	}
 	for name, path := range v.cfg.Files {
 		args = append(args, "-fw_cfg", "name=opt/twincap/"+name+",file="+path)
+	}
+	if v.cfg.UEFI != nil {
+		args = v.cfg.UEFI.args(args, v)
 	}
 	args = append(args, v.cfg.ExtraArgs...)
 	v.BootedAt = time.Now()

@@ -30,6 +30,7 @@ import (
 	"twincap/drivers/camera/v4l2"
 	"twincap/firmware/box"
 	"twincap/firmware/config"
+	"twincap/firmware/updater"
 	"twincap/server/fipsmode"
 )
 
@@ -76,15 +77,41 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	b, err := box.New(cfg, box.Deps{
+	deps := box.Deps{
 		OpenCamera:     openCamera,
 		OpenMicrophone: openMicrophone,
 		TLS:            tlsConf,
 		Log:            log,
 		Progress:       progress,
-	})
+	}
+	// The update agent (update.source set) is made once the box is,
+	// before either runs.
+	var agent *updater.Agent
+	if cfg.Update.Enabled() {
+		deps.Update = func() updater.Status {
+			if agent == nil {
+				return updater.Status{State: "off", Reason: "the update agent could not start (see the daemon's log)"}
+			}
+			return agent.Status()
+		}
+		// A bundle a technician uploads (twincapctl update FILE).
+		deps.LocalUpdate = func(ctx context.Context, path string) error {
+			if agent == nil {
+				return errors.New("the update agent could not start (see the daemon's log), so nothing can be installed")
+			}
+			return agent.Local(ctx, path)
+		}
+	}
+	b, err := box.New(cfg, deps)
 	if err != nil {
 		return err
+	}
+	if cfg.Update.Enabled() {
+		// Recording matters more than updates: a box whose agent cannot
+		// start still records, and says why in its log and status.
+		if agent, err = newAgent(cfg, b, log); err != nil {
+			log.Error("remote updates are off", "err", err)
+		}
 	}
 	lights, err := ledEngine(cfg, log)
 	if err != nil {
@@ -116,6 +143,9 @@ func run() error {
 	srv := &http.Server{Handler: b.Handler(), ReadHeaderTimeout: 5 * time.Second}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx) })
+	if agent != nil {
+		g.Go(func() error { return agent.Run(gctx) })
+	}
 	g.Go(func() error {
 		log.Info("control API listening", "addr", "http://"+ln.Addr().String())
 		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {

@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"twincap/firmware/update"
 	"twincap/internal/durable"
@@ -113,10 +114,32 @@ func (i *Installer) Reboot(ctx context.Context) error {
 		args = append(args, "--definitions="+i.cfg.Definitions)
 	}
 	out, err := i.Run(ctx, i.cfg.Binary, append(args, "reboot")...)
+	if err != nil && goingDown(ctx, err) {
+		// The reboot began: systemd stops the daemon (its context ends)
+		// or kills what is left, sysupdate's client among them, before
+		// that client returns. Seen in the A/B VM.
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("sysupdate: reboot: %w: %s", err, lastLines(out, 5))
 	}
 	return nil
+}
+
+// goingDown reports whether err is sysupdate ended by the shutdown it
+// asked for rather than sysupdate failing: the caller's context ended,
+// or the process died of SIGTERM or SIGKILL.
+func goingDown(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return ws.Signal() == syscall.SIGTERM || ws.Signal() == syscall.SIGKILL
+		}
+	}
+	return false
 }
 
 // clear empties the source folder.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -132,4 +133,33 @@ func keys(m map[string][]byte) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// The reboot sysupdate asks for stops the daemon, and with it sysupdate's
+// client, before that client returns: that is the reboot working, not a
+// failure (the agent would otherwise forget the version it rebooted into).
+func TestARebootThatTakesTheBoxDownIsNoFailure(t *testing.T) {
+	r := newRig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	r.inst.Run = func(context.Context, string, ...string) ([]byte, error) {
+		cancel() // systemd stops the daemon
+		return nil, errors.New("signal: killed")
+	}
+	if err := r.inst.Reboot(ctx); err != nil {
+		t.Fatalf("reboot while the box goes down: %v", err)
+	}
+	for _, sig := range []string{"TERM", "KILL"} {
+		cmd := exec.Command("sh", "-c", "kill -"+sig+" $$")
+		err := cmd.Run()
+		r.inst.Run = func(context.Context, string, ...string) ([]byte, error) { return nil, err }
+		if err := r.inst.Reboot(context.Background()); err != nil {
+			t.Errorf("sysupdate's client killed by SIG%s: %v", sig, err)
+		}
+	}
+	r.inst.Run = func(context.Context, string, ...string) ([]byte, error) {
+		return []byte("No newer version installed."), errors.New("exit status 1")
+	}
+	if err := r.inst.Reboot(context.Background()); err == nil {
+		t.Error("a sysupdate that failed by itself was taken for a reboot")
+	}
 }

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"twincap/firmware/box"
+	"twincap/firmware/config"
+	"twincap/firmware/update"
+	"twincap/firmware/updater"
+	"twincap/firmware/updater/sysupdate"
+)
+
+// Where the A/B image (image/ab) keeps systemd-sysupdate's side: a wrapper
+// that runs sysupdate outside the daemon's sandbox, the folder its
+// transfer definitions (/usr/lib/sysupdate.d) read, and the names they
+// match.
+const (
+	sysupdateBinary = "/usr/lib/twincap/sysupdate"
+	sysupdateSource = "/var/lib/twincap/sysupdate-source"
+	osRelease       = "/etc/os-release"
+)
+
+var sysupdateNames = map[string]string{
+	"rootfs.img":  "twincap_@v.root.img",
+	"twincap.efi": "twincap_@v.efi",
+}
+
+// newAgent makes the update agent with systemd-sysupdate as its installer:
+// the box's running version is IMAGE_VERSION in os-release, the window
+// and what is owed come from the box itself.
+func newAgent(cfg config.Config, b *box.Box, log *slog.Logger) (*updater.Agent, error) {
+	u := cfg.Update
+	current, err := imageVersion(osRelease)
+	if err != nil {
+		return nil, fmt.Errorf("update: %w", err)
+	}
+	trust, err := update.LoadTrust(u.PublicKeys...)
+	if err != nil {
+		return nil, fmt.Errorf("update: %w", err)
+	}
+	if _, err := os.Stat(sysupdateBinary); err != nil {
+		return nil, fmt.Errorf("update: this image has no systemd-sysupdate (%w): only the A/B image can install updates", err)
+	}
+	inst, err := sysupdate.New(sysupdate.Config{
+		Binary: sysupdateBinary, SourceDir: sysupdateSource, Names: sysupdateNames,
+		Verifier: update.Verifier{Trust: trust, Board: u.Board},
+	})
+	if err != nil {
+		return nil, err
+	}
+	client, err := updater.NewHTTPClient(u.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	return updater.New(updater.Config{
+		Source: u.Source, Board: u.Board, Current: current, Interval: u.CheckInterval.Duration,
+		StageDir: u.StageDir, Trust: trust,
+	}, updater.Deps{
+		Window:    b.InMaintenance,
+		Hold:      func() updater.Hold { return box.UpdateHold(b.Status()) },
+		Installer: inst,
+		HTTP:      client,
+		Log:       log,
+		Report:    b.ReportUpdate, // each step goes to both servers' audit trails
+	})
+}
+
+// imageVersion reads IMAGE_VERSION from an os-release file.
+func imageVersion(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if v, ok := strings.CutPrefix(s.Text(), "IMAGE_VERSION="); ok {
+			v = strings.Trim(v, `"'`)
+			if v == "" {
+				break
+			}
+			return v, nil
+		}
+	}
+	if err := s.Err(); err != nil {
+		return "", err
+	}
+	return "", errors.New(path + " has no IMAGE_VERSION: the image does not say which version it is")
+}
