@@ -44,7 +44,7 @@ image: ## build the appliance disk image (Debian 12 via mmdebstrap) into out/ima
 update-bundle: ## sign an update bundle of out/image/rootfs.img into out/update/source (UPDATE_ROOTFS, UPDATE_BOARD, UPDATE_VERSION, UPDATE_KEY)
 	./scripts/update-bundle
 
-vm-test: image ## boot the image under QEMU and run the VM scenarios (root; TCG, ~15 min)
+vm-test: image ## boot the image under QEMU and run the VM scenarios (root; TCG, ~11 min)
 	./scripts/vm-test
 
 clean: ## remove build output
