@@ -390,12 +390,12 @@ func (sc *scenario) checkRecording(id string) (Probe, Recording) {
 	case p.VideoCodec != "h264" || p.Width != sc.video.Width || p.Height != sc.video.Height:
 		sc.fatal("video is %s %dx%d, want h264 %dx%d", p.VideoCodec, p.Width, p.Height, sc.video.Width, sc.video.Height)
 	case !OnGrid(p.VideoPTS, sc.video.FPS) || float64(p.VideoFrames) > p.VideoDuration*float64(sc.video.FPS)+1:
-		sc.fatal("%d frames in %.2f s, not all on the %d fps grid (ffprobe's rate %.2f)", p.VideoFrames, p.VideoDuration, sc.video.FPS, p.FrameRate)
-	case math.Abs(p.FrameRate-float64(sc.video.FPS)) > 0.5 && math.Abs(p.FrameRate-2*float64(sc.video.FPS)) > 0.5:
-		// ffprobe guesses the rate from the frames' times; with too few
-		// of them (TCG) it falls back to the H.264 stream's timing, which
-		// it doubles (field rate).
-		sc.fatal("ffprobe's frame rate %.2f, want %d", p.FrameRate, sc.video.FPS)
+		// The rate is checked in the container's timing: every frame on
+		// the configured rate's grid, no more frames than it allows.
+		// ffprobe's r_frame_rate is only its guess from the frames' times;
+		// with few of them (TCG at 720p: under 3 a second of 10) it was
+		// seen to say 20 and 25, so it is reported, not checked.
+		sc.fatal("%d frames in %.2f s, not all on the %d fps grid (ffprobe guesses %.2f)", p.VideoFrames, p.VideoDuration, sc.video.FPS, p.FrameRate)
 	case p.AudioCodec == "":
 		sc.fatal("no audio stream in %s", recs[0].Media)
 	case math.Abs(p.AudioDuration-p.VideoDuration) > maxAVDrift:

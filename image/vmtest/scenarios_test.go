@@ -29,7 +29,7 @@ func TestBootRecordStop(t *testing.T) {
 	wall := stopped.Sub(started).Seconds()
 	delivered := sc.waitDelivered(id, time.Minute)
 	p, rec := sc.checkRecording(id)
-	sc.result(fmt.Sprintf("boot_to_api=%.1fs boot_to_ready=%.1fs recorded=%.1fs wall=%.1fs segments=%d size=%dB video=%dx%d@%.0f frames=%d (%.1f/s reached) audio=%s/%dHz audio_track=%.2fs video_track=%.2fs finalized_after_stop=%.1fs %s",
+	sc.result(fmt.Sprintf("boot_to_api=%.1fs boot_to_ready=%.1fs recorded=%.1fs wall=%.1fs segments=%d size=%dB video=%dx%d ffprobe_guesses=%.0ffps frames=%d (%.1f/s reached) audio=%s/%dHz audio_track=%.2fs video_track=%.2fs finalized_after_stop=%.1fs %s",
 		api.Seconds(), ready.Seconds(), p.Duration, wall, len(rec.Meta.Segments), p.Size, p.Width, p.Height, p.FrameRate, p.VideoFrames, float64(p.VideoFrames)/p.VideoDuration,
 		p.AudioCodec, p.SampleRate, p.AudioDuration, p.VideoDuration, delivered.Seconds(), u))
 	if p.Duration < wall-3 || p.Duration > wall+1.5 {
@@ -51,7 +51,7 @@ func TestRecording720p(t *testing.T) {
 	stopped := sc.stop(id)
 	sc.waitDelivered(id, 2*time.Minute)
 	p, _ := sc.checkRecording(id)
-	sc.result(fmt.Sprintf("video=%dx%d@%.0f recorded=%.1fs wall=%.1fs frames=%d (%.1f/s reached) audio_track=%.2fs video_track=%.2fs size=%dB %s",
+	sc.result(fmt.Sprintf("video=%dx%d ffprobe_guesses=%.0ffps recorded=%.1fs wall=%.1fs frames=%d (%.1f/s reached) audio_track=%.2fs video_track=%.2fs size=%dB %s",
 		p.Width, p.Height, p.FrameRate, p.Duration, stopped.Sub(started).Seconds(), p.VideoFrames, float64(p.VideoFrames)/p.VideoDuration,
 		p.AudioDuration, p.VideoDuration, p.Size, u))
 }
