@@ -153,11 +153,12 @@ func (m *muxer) video(f camera.Frame) error {
 		}
 		m.preroll, m.prerollFrames = nil, 0
 	}
-	pts := ticks(f.Time.Sub(m.t0), videoTimescale)
+	pts := m.slot(f.Time.Sub(m.t0))
 	if m.held != nil && pts <= m.lastPTS {
-		// A frame stamped at or before its predecessor cannot be given a
-		// duration; showing the previous one a little longer is the
-		// lesser harm.
+		// A frame stamped at or before its predecessor, or in the same
+		// slot of the frame rate (a camera faster than configured),
+		// cannot be given a duration; showing the previous one a little
+		// longer is the lesser harm.
 		return nil
 	}
 	key := m.held == nil || pts >= m.boundary
@@ -201,6 +202,32 @@ func (m *muxer) video(f camera.Frame) error {
 	m.held = &heldFrame{pts: pts, data: data, key: isKey}
 	m.lastPTS = pts
 	return m.emitReady()
+}
+
+// slot puts a frame captured at media time at on the configured frame
+// rate's grid: the nearest multiple of 1/FPS, and never before where a
+// resumed recording ended. The recording's rate is then the configured
+// one whatever the camera does: a camera faster than configured has the
+// frames that share a slot dropped, and the jitter of when frames were
+// dequeued (large on a loaded box) does not reach the file. A frame moves
+// by at most half a frame period against the audio.
+func (m *muxer) slot(at time.Duration) int64 {
+	fps := int64(m.cfg.FPS)
+	t := ticks(at, videoTimescale)
+	n := (t*fps + videoTimescale/2) / videoTimescale
+	if t < 0 {
+		n = -((-t*fps + videoTimescale/2) / videoTimescale)
+	}
+	pts := n * videoTimescale / fps
+	if m.resume != nil && m.held == nil {
+		if after := ticks(m.resume.After, videoTimescale); pts < after {
+			// The first frame after a restart: the next slot at or after
+			// the end of what was recorded.
+			n = (after*fps + videoTimescale - 1) / videoTimescale
+			pts = max(after, n*videoTimescale/fps)
+		}
+	}
+	return pts
 }
 
 // closeChunk ends the open chunk at end and queues it for its audio.

@@ -14,6 +14,18 @@ import (
 	"twincap/encoder/segment"
 )
 
+// Hand-off from the microphone.
+const (
+	// chunkBacklog chunks (a second of 20 ms ones) wait between the
+	// microphone's reader and the encoder: room for what a slow frame
+	// lets pile up.
+	chunkBacklog = 64
+	// settleWait bounds how long a cancelled Run waits for the audio of
+	// the last frame, which a real microphone delivers a period or two
+	// after the frame came.
+	settleWait = 500 * time.Millisecond
+)
+
 // Pipeline encodes one camera (and optionally one microphone) into
 // segments. Build it with New and call Run once per recording.
 type Pipeline struct {
@@ -165,17 +177,19 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 		defer aenc.Close()
 	}
 
-	// The readers block in the sources; they stop when rctx ends and are
-	// waited for before the encoders close.
+	// The readers block in the sources; they stop when rctx ends, which
+	// is when Run returns (after a cancel the microphone is still read for
+	// what it captured before), and are waited for before the encoders
+	// close.
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	rctx, cancel := context.WithCancel(ctx)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	frames := make(chan frameResult, 1)
 	wg.Go(func() { readFrames(rctx, p.cam, frames) })
 	var chunks chan chunkResult
 	if p.mic != nil {
-		chunks = make(chan chunkResult, 4)
+		chunks = make(chan chunkResult, chunkBacklog)
 		wg.Go(func() { readChunks(rctx, p.mic, chunks) })
 	}
 
@@ -192,14 +206,29 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 		m.seq = uint32(r.NextSeq)
 	}
 	for {
+		// Audio first. A chunk costs little to encode and a frame much:
+		// were the two taken at random when both wait, as select does, a
+		// box short of CPU (a frame always waiting) would take about one
+		// chunk per frame, and the microphone's backlog, and what of it is
+		// lost at the stop, would grow with the recording.
+		if chunks != nil && ctx.Err() == nil && !m.audioAhead() {
+			select {
+			case r := <-chunks:
+				if err := takeChunk(ctx, m, r, &chunks); err != nil {
+					return finishWith(m, err)
+				}
+				continue
+			default:
+			}
+		}
 		var audioIn <-chan chunkResult
 		if chunks != nil && !m.audioAhead() {
 			audioIn = chunks
 		}
 		select {
 		case <-ctx.Done():
-			// Keep what the microphone already delivered.
-			return errors.Join(drain(m, chunks), m.finish())
+			// Keep what the microphone captured for the video so far.
+			return errors.Join(settle(m, chunks, settleWait), m.finish())
 		case r := <-frames:
 			if r.err != nil {
 				if ctx.Err() != nil {
@@ -222,22 +251,41 @@ func (p *Pipeline) Run(ctx context.Context, out chan<- segment.Segment) error {
 				return errors.Join(err, m.finish())
 			}
 		case r := <-audioIn:
-			if r.err != nil {
-				if ctx.Err() != nil {
-					return m.finish()
-				}
-				if errors.Is(r.err, io.EOF) {
-					chunks = nil
-					m.audioEnded()
-					continue
-				}
-				return errors.Join(fmt.Errorf("%w: %w", ErrMicrophone, r.err), m.finish())
-			}
-			if err := m.audio(r.chunk); err != nil {
-				return errors.Join(err, m.finish())
+			if err := takeChunk(ctx, m, r, &chunks); err != nil {
+				return finishWith(m, err)
 			}
 		}
 	}
+}
+
+// errStop ends Run without an error of its own (see takeChunk).
+var errStop = errors.New("encoder: stop")
+
+// finishWith ends Run on err: the open segment is sent all the same.
+func finishWith(m *muxer, err error) error {
+	if errors.Is(err, errStop) {
+		return m.finish()
+	}
+	return errors.Join(err, m.finish())
+}
+
+// takeChunk feeds the muxer one chunk, or handles what the microphone
+// said instead: a microphone that ended (io.EOF) leaves the rest silent
+// (*chunks becomes nil); a failure returns ErrMicrophone; one after a
+// cancel returns errStop.
+func takeChunk(ctx context.Context, m *muxer, r chunkResult, chunks *chan chunkResult) error {
+	if r.err != nil {
+		switch {
+		case ctx.Err() != nil:
+			return errStop
+		case errors.Is(r.err, io.EOF):
+			*chunks = nil
+			m.audioEnded()
+			return nil
+		}
+		return fmt.Errorf("%w: %w", ErrMicrophone, r.err)
+	}
+	return m.audio(r.chunk)
 }
 
 func readFrames(ctx context.Context, cam camera.Camera, ch chan<- frameResult) {
@@ -291,9 +339,16 @@ func catchUp(ctx context.Context, m *muxer, chunks <-chan chunkResult) error {
 	return nil
 }
 
-// drain feeds the muxer the chunks already waiting, without blocking.
-func drain(m *muxer, chunks <-chan chunkResult) error {
-	for chunks != nil {
+// settle feeds the muxer, after a cancel, the audio the microphone has
+// captured for the video so far: what is waiting, and what comes within
+// wait (the microphone delivers a period after it is captured).
+func settle(m *muxer, chunks <-chan chunkResult, wait time.Duration) error {
+	if chunks == nil {
+		return nil
+	}
+	timeout := time.NewTimer(wait)
+	defer timeout.Stop()
+	for m.needAudio() {
 		select {
 		case r := <-chunks:
 			if r.err != nil {
@@ -302,7 +357,7 @@ func drain(m *muxer, chunks <-chan chunkResult) error {
 			if err := m.audio(r.chunk); err != nil {
 				return err
 			}
-		default:
+		case <-timeout.C:
 			return nil
 		}
 	}

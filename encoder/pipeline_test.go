@@ -418,3 +418,88 @@ func TestPipelinePacedInRealTime(t *testing.T) {
 		t.Fatalf("audio ends %d ticks before the video, want less than one frame and two packets (%d)", lag, maxLag)
 	}
 }
+
+// TestPipelineAudioKeepsUpWithABacklogOfFrames gives the pipeline more
+// frames and chunks than it can take at once, as on a box short of CPU
+// where a frame always waits: audio is taken first, so at the cancel it
+// covers the video. (Taken at random, about one chunk per frame, the audio
+// came out a fifth as long as the video under QEMU.)
+func TestPipelineAudioKeepsUpWithABacklogOfFrames(t *testing.T) {
+	cam := cameratest.New(smallFormat)
+	cam.Push(cameratest.Frames(smallFormat, t0, 200)...) // then Read blocks
+	mic := audiotest.New(mono48)
+	mic.Push(audiotest.Chunks(mono48, t0, 20*time.Millisecond, 1000)...)
+	p, err := New(smallConfig, cam, mic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runPipeline(t, p, func(segs []segment.Segment) bool { return len(segs) == 7 })
+	if r.err != nil {
+		t.Fatalf("Run after cancel = %v, want nil", r.err)
+	}
+	frames, packets := checkRecording(t, r, true)
+	if frames < 60 {
+		t.Fatalf("%d frames, want at least 60 (six segments)", frames)
+	}
+	last := r.frags[len(r.frags)-1]
+	videoEnd := last.VideoDecodeTime
+	for _, s := range last.Video {
+		videoEnd += uint64(s.Duration)
+	}
+	audioEnd := uint64(packets * opusTicks)
+	if lag := int64(videoEnd*audioTimescale/videoTimescale) - int64(audioEnd); lag >= opusTicks {
+		t.Fatalf("audio ends %.2f s before the video (%d frames, %d packets), want within a packet",
+			float64(lag)/audioTimescale, frames, packets)
+	}
+}
+
+// TestPipelineKeepsTheConfiguredRate feeds frames faster than configured
+// (a camera that ignores the rate asked for), and frames at the configured
+// rate but dequeued with jitter (a loaded box): either way the recording
+// runs at the configured rate, every frame on its grid.
+func TestPipelineKeepsTheConfiguredRate(t *testing.T) {
+	const ms = time.Millisecond
+	step := uint32(videoTimescale / smallConfig.FPS)
+	for _, tc := range []struct {
+		name   string
+		times  []time.Duration
+		frames int
+	}{
+		{"25 fps for 10 configured", every(100, 40*ms, 0), 40},
+		{"jittered by up to 40 ms", func() []time.Duration {
+			times := every(40, 100*ms, 0)
+			for i := range times[1:] {
+				times[i+1] += time.Duration(i*53%81-40) * ms
+			}
+			return times
+		}(), 40},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cam := cameratest.New(smallFormat)
+			cam.Push(framesAt(smallFormat, tc.times...)...)
+			cam.End()
+			p, err := New(smallConfig, cam, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := runPipeline(t, p, nil)
+			if r.err != nil {
+				t.Fatal(r.err)
+			}
+			frames, _ := checkRecording(t, r, false)
+			if frames < tc.frames-1 || frames > tc.frames+1 {
+				t.Errorf("%d frames, want %d at %d fps", frames, tc.frames, smallConfig.FPS)
+			}
+			for _, f := range r.frags {
+				if f.VideoDecodeTime%uint64(step) != 0 {
+					t.Fatalf("fragment %d starts at %d, off the %d-tick grid", f.Seq, f.VideoDecodeTime, step)
+				}
+				for i, v := range f.Video {
+					if v.Duration%step != 0 {
+						t.Fatalf("fragment %d frame %d lasts %d ticks, not a whole number of frames", f.Seq, i, v.Duration)
+					}
+				}
+			}
+		})
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,11 +25,15 @@ import (
 )
 
 // The video the image's box.toml asks for (image/rootfs/etc/twincap/box.toml).
-const (
-	wantWidth  = 640
-	wantHeight = 480
-	wantFPS    = 15
-)
+var imageVideo = video{Width: 640, Height: 480, FPS: 15}
+
+// video is the [video] size and rate a scenario's box is configured for.
+type video struct{ Width, Height, FPS int }
+
+// maxAVDrift is how much the audio track's length may differ from the
+// video's: the audio is stamped on the same clock and must cover the
+// whole recording, not only keep its packets in step.
+const maxAVDrift = 1.0 // seconds
 
 var (
 	buildOnce sync.Once
@@ -88,9 +93,35 @@ type scenario struct {
 	box     *BoxClient
 	begun   time.Time
 	results string
+	video   video
 }
 
-func newScenario(t *testing.T) *scenario {
+// option changes a scenario before its VM is made.
+type option func(*scenario, *VMConfig) error
+
+// withVideo hands the box a box.toml (by fw_cfg) that is the image's with
+// another [video] size and rate.
+func withVideo(v video) option {
+	return func(sc *scenario, cfg *VMConfig) error {
+		tmpl, err := os.ReadFile(filepath.Join(sc.root, "image", "rootfs", "etc", "twincap", "box.toml"))
+		if err != nil {
+			return err
+		}
+		conf := strings.NewReplacer("@PREFERRED@", PreferredVia, "@REDUNDANT@", RedundantVia,
+			"@CAMERA@", "/dev/video0", "@MICROPHONE@", "hw:Loopback,1,0",
+			"width = 640", fmt.Sprintf("width = %d", v.Width), "height = 480", fmt.Sprintf("height = %d", v.Height),
+			"fps = 15", fmt.Sprintf("fps = %d", v.FPS)).Replace(string(tmpl))
+		path := filepath.Join(sc.dir, "box.toml")
+		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+			return err
+		}
+		cfg.Files["box.toml"] = path
+		sc.video = v
+		return nil
+	}
+}
+
+func newScenario(t *testing.T, opts ...option) *scenario {
 	t.Helper()
 	if os.Getenv("TWINCAP_VMTEST") != "1" {
 		t.Skip("the VM scenarios boot the appliance image under QEMU: run them with make vm-test (TWINCAP_VMTEST=1)")
@@ -112,7 +143,7 @@ func newScenario(t *testing.T) *scenario {
 	}
 	bin := buildServer(t, root)
 
-	sc := &scenario{t: t, root: root, begun: time.Now(), results: filepath.Join(root, "out", "vmtest", "results.txt")}
+	sc := &scenario{t: t, root: root, begun: time.Now(), results: filepath.Join(root, "out", "vmtest", "results.txt"), video: imageVideo}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Minute)
 	t.Cleanup(cancel)
 	sc.ctx = ctx
@@ -150,7 +181,13 @@ func newScenario(t *testing.T) *scenario {
 	if err := sc.room.StartAll(ctx); err != nil {
 		t.Fatal(err)
 	}
-	sc.vm, err = NewVM(VMConfig{Image: image, Dir: sc.dir, NS: ns, Files: map[string]string{"ca.pem": sc.room.CAFile()}})
+	vmcfg := VMConfig{Image: image, Dir: sc.dir, NS: ns, Files: map[string]string{"ca.pem": sc.room.CAFile()}}
+	for _, o := range opts {
+		if err := o(sc, &vmcfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc.vm, err = NewVM(vmcfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,12 +387,19 @@ func (sc *scenario) checkRecording(id string) (Probe, Recording) {
 		sc.fatal("%v", err)
 	}
 	switch {
-	case p.VideoCodec != "h264" || p.Width != wantWidth || p.Height != wantHeight:
-		sc.fatal("video is %s %dx%d, want h264 %dx%d", p.VideoCodec, p.Width, p.Height, wantWidth, wantHeight)
-	case math.Abs(p.FrameRate-wantFPS) > 0.5:
-		sc.fatal("frame rate %.2f, want %d", p.FrameRate, wantFPS)
+	case p.VideoCodec != "h264" || p.Width != sc.video.Width || p.Height != sc.video.Height:
+		sc.fatal("video is %s %dx%d, want h264 %dx%d", p.VideoCodec, p.Width, p.Height, sc.video.Width, sc.video.Height)
+	case !OnGrid(p.VideoPTS, sc.video.FPS) || float64(p.VideoFrames) > p.VideoDuration*float64(sc.video.FPS)+1:
+		// The rate is checked in the container's timing: every frame on
+		// the configured rate's grid, no more frames than it allows.
+		// ffprobe's r_frame_rate is only its guess from the frames' times;
+		// with few of them (TCG at 720p: under 3 a second of 10) it was
+		// seen to say 20 and 25, so it is reported, not checked.
+		sc.fatal("%d frames in %.2f s, not all on the %d fps grid (ffprobe guesses %.2f)", p.VideoFrames, p.VideoDuration, sc.video.FPS, p.FrameRate)
 	case p.AudioCodec == "":
 		sc.fatal("no audio stream in %s", recs[0].Media)
+	case math.Abs(p.AudioDuration-p.VideoDuration) > maxAVDrift:
+		sc.fatal("the audio track lasts %.2f s, the video %.2f s (%d audio packets, %d frames)", p.AudioDuration, p.VideoDuration, p.AudioPackets, p.VideoFrames)
 	case p.DecodeError != "":
 		sc.fatal("ffmpeg could not decode %s cleanly: %s", recs[0].Media, p.DecodeError)
 	case p.Duration <= 0 || p.Size != recs[0].Meta.MediaBytes:
@@ -385,7 +429,7 @@ func (sc *scenario) checkGuest() {
 	ctx, cancel := context.WithTimeout(sc.ctx, time.Minute)
 	defer cancel()
 	out, rc, err := sc.vm.Shell(ctx, "for m in vivid snd_aloop i6300esb; do grep -q \"^$m \" /proc/modules || echo \"missing module $m\"; done; "+
-		"ls /dev/watchdog /dev/video0 /proc/asound/Loopback >/dev/null && systemctl is-active twincap-box.service && "+
+		"ls /dev/watchdog /dev/video0 /proc/asound/Loopback >/dev/null && systemctl is-active twincap-box.service twincap-tone.service && "+
 		"systemctl show -p Type -p WatchdogUSec -p Restart -p TimeoutStopUSec twincap-box.service")
 	if err != nil {
 		sc.fatal("debug shell: %v", err)
@@ -396,6 +440,7 @@ func (sc *scenario) checkGuest() {
 	}
 	// Where the boot's time goes, kept beside the console log.
 	out, _, err = sc.vm.Shell(ctx, "systemd-analyze; systemd-analyze critical-chain twincap-box.service; systemd-analyze blame | head -n 20; "+
+		"v4l2-ctl -d /dev/video0 --get-input --get-fmt-video --get-parm; cat /proc/asound/card0/pcm1c/sub0/hw_params /proc/asound/card0/pcm0p/sub0/hw_params; "+
 		"journalctl -b -o short-monotonic --no-pager -u systemd-networkd -u twincap-box | head -n 30")
 	if err != nil {
 		sc.fatal("debug shell: %v", err)
@@ -406,3 +451,23 @@ func (sc *scenario) checkGuest() {
 }
 
 var regexpMissing = regexp.MustCompile(`missing module`)
+
+// usage samples the daemon n+1 times, every apart, checks that the
+// sampler's two sources agree (the CPU time of /proc/<pid>/stat and the
+// scheduler's run time of its threads, within 15 %) and that the figures
+// are possible, and returns them as a result line's words.
+func (sc *scenario) usage(n int, every time.Duration) string {
+	sc.t.Helper()
+	ctx, cancel := context.WithTimeout(sc.ctx, time.Duration(n)*every+time.Minute)
+	defer cancel()
+	u, err := sc.vm.SampleDaemon(ctx, n, every)
+	if err != nil {
+		sc.fatal("%v", err)
+	}
+	sc.t.Logf("daemon usage: %+v", u)
+	if u.CPU <= 0 || u.CPU > 100*float64(u.VCPUs)+10 || math.Abs(u.Sched-u.CPU) > 0.15*u.CPU || u.RSSMinMiB <= 0 {
+		sc.fatal("the sampler does not add up: %+v", u)
+	}
+	return fmt.Sprintf("rss=%.1f-%.1fMiB cpu=%.0f%%_of_one_vcpu (%.0f%% of the guest's %d; scheduler says %.0f%%) guest_busy_by_ticks=%.0f%% vcpus_ticking=%.2f over=%.0fs",
+		u.RSSMinMiB, u.RSSMaxMiB, u.CPU, u.Share, u.VCPUs, u.Sched, u.Busy, u.Ticking, u.Seconds)
+}

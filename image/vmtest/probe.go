@@ -5,6 +5,7 @@ package vmtest
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -20,10 +21,15 @@ type Probe struct {
 	Height      int
 	FrameRate   float64 // the stream's nominal rate
 	VideoFrames int
-	AudioCodec  string
-	SampleRate  int
-	VideoPTS    []float64 // every video frame's time, in seconds, sorted
-	DecodeError string    // what ffmpeg said while decoding it all; empty is good
+	// VideoDuration and AudioDuration are each stream's own length.
+	VideoDuration float64
+	AudioCodec    string
+	SampleRate    int
+	AudioPackets  int
+	AudioDuration float64
+	VideoPTS      []float64 // every video frame's time, in seconds, sorted
+	AudioPTS      []float64 // every audio packet's time, in seconds, sorted
+	DecodeError   string    // what ffmpeg said while decoding it all; empty is good
 }
 
 // Jump finds the longest step between consecutive video frames (an outage
@@ -66,6 +72,7 @@ func ProbeFile(path string) (Probe, error) {
 			RFrameRate string `json:"r_frame_rate"`
 			SampleRate string `json:"sample_rate"`
 			NbPackets  string `json:"nb_read_packets"`
+			Duration   string `json:"duration"`
 		} `json:"streams"`
 	}
 	if err := json.Unmarshal(out, &info); err != nil {
@@ -79,6 +86,7 @@ func ProbeFile(path string) (Probe, error) {
 		case "video":
 			p.VideoCodec, p.Width, p.Height = s.CodecName, s.Width, s.Height
 			p.VideoFrames, _ = strconv.Atoi(s.NbPackets)
+			p.VideoDuration, _ = strconv.ParseFloat(s.Duration, 64)
 			if n, d, ok := strings.Cut(s.RFrameRate, "/"); ok {
 				num, _ := strconv.ParseFloat(n, 64)
 				den, _ := strconv.ParseFloat(d, 64)
@@ -89,19 +97,77 @@ func ProbeFile(path string) (Probe, error) {
 		case "audio":
 			p.AudioCodec = s.CodecName
 			p.SampleRate, _ = strconv.Atoi(s.SampleRate)
+			p.AudioPackets, _ = strconv.Atoi(s.NbPackets)
+			p.AudioDuration, _ = strconv.ParseFloat(s.Duration, 64)
 		}
 	}
-	pts, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "packet=pts_time", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		return Probe{}, fmt.Errorf("vmtest: ffprobe packets %s: %w", path, err)
+	if p.VideoPTS, err = packetTimes(path, "v:0"); err != nil {
+		return Probe{}, err
 	}
-	for _, f := range strings.Fields(string(pts)) {
-		if v, err := strconv.ParseFloat(strings.TrimSuffix(f, ","), 64); err == nil {
-			p.VideoPTS = append(p.VideoPTS, v)
+	if p.AudioCodec != "" {
+		if p.AudioPTS, err = packetTimes(path, "a:0"); err != nil {
+			return Probe{}, err
 		}
 	}
-	slices.Sort(p.VideoPTS)
 	dec, _ := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
 	p.DecodeError = strings.TrimSpace(string(dec))
 	return p, nil
+}
+
+// packetTimes is the time of every packet of stream sel, sorted.
+func packetTimes(path, sel string) ([]float64, error) {
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", sel, "-show_entries", "packet=pts_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		return nil, fmt.Errorf("vmtest: ffprobe packets %s %s: %w", sel, path, err)
+	}
+	var ts []float64
+	for _, f := range strings.Fields(string(out)) {
+		if v, err := strconv.ParseFloat(strings.TrimSuffix(f, ","), 64); err == nil {
+			ts = append(ts, v)
+		}
+	}
+	slices.Sort(ts)
+	return ts, nil
+}
+
+// MaxStep is the longest step between consecutive times of ts.
+func MaxStep(ts []float64) float64 {
+	var m float64
+	for i := 1; i < len(ts); i++ {
+		m = max(m, ts[i]-ts[i-1])
+	}
+	return m
+}
+
+// MeanVolume decodes the audio of path from media time from for d
+// seconds and returns its mean volume in dB (ffmpeg's volumedetect;
+// digital silence is about -91 dB).
+func MeanVolume(path string, from, d float64) (float64, error) {
+	out, err := exec.Command("ffmpeg", "-hide_banner", "-nostats", "-ss", fmt.Sprintf("%.3f", from), "-t", fmt.Sprintf("%.3f", d),
+		"-i", path, "-vn", "-af", "volumedetect", "-f", "null", "-").CombinedOutput()
+	if err != nil {
+		return 0, fmt.Errorf("vmtest: ffmpeg volumedetect %s: %w: %s", path, err, out)
+	}
+	_, rest, ok := strings.Cut(string(out), "mean_volume:")
+	if !ok {
+		return 0, fmt.Errorf("vmtest: ffmpeg volumedetect %s: no mean_volume in %q", path, out)
+	}
+	f := strings.Fields(rest)
+	if len(f) == 0 {
+		return 0, fmt.Errorf("vmtest: ffmpeg volumedetect %s: %q", path, out)
+	}
+	return strconv.ParseFloat(f[0], 64)
+}
+
+// OnGrid reports whether every time of ts is a whole number of frames at
+// fps after the first (to a millisecond): the recording's timing is that
+// rate's, however many frames reached it.
+func OnGrid(ts []float64, fps int) bool {
+	for _, t := range ts {
+		n := (t - ts[0]) * float64(fps)
+		if math.Abs(n-math.Round(n)) > 0.001*float64(fps) {
+			return false
+		}
+	}
+	return true
 }
