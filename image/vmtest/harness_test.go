@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"twincap/firmware/box"
+	"twincap/server/wire"
 )
 
 // The video the image's box.toml asks for (image/rootfs/etc/twincap/box.toml).
@@ -357,6 +358,30 @@ func fileSum(path string) (string, error) {
 // byte, that it plays (H.264 at the configured size and rate, with an
 // audio stream, decoded without an error, no gap) and returns what
 // ffprobe said and the preferred server's copy.
+// saidContinued checks that on the console of boot n the box said it went
+// on with the interview it had been recording.
+func (sc *scenario) saidContinued(n int) {
+	sc.t.Helper()
+	if !strings.Contains(sc.vm.Console(n), "interview continued after a restart") {
+		sc.fatal("the box did not say it continued the interrupted interview (console of boot %d)", n)
+	}
+}
+
+// oneOutage is the one outage an interrupted interview leaves in rec's
+// metadata. It starts no earlier than the segments the box had journaled
+// before the event: journaled media is never lost.
+func (sc *scenario) oneOutage(rec Recording, journaled uint64, event string) wire.Outage {
+	sc.t.Helper()
+	if len(rec.Meta.Outages) != 1 {
+		sc.fatal("want one outage in the metadata, got %+v", rec.Meta.Outages)
+	}
+	o := rec.Meta.Outages[0]
+	if o.Seq < journaled {
+		sc.fatal("the outage starts at segment %d, but the box had journaled %d before the %s: journaled media was lost", o.Seq, journaled, event)
+	}
+	return o
+}
+
 func (sc *scenario) checkRecording(id string) (Probe, Recording) {
 	sc.t.Helper()
 	var sums []string
