@@ -50,7 +50,7 @@ ab-test: image ## the A/B update scenarios under OVMF (update, rollback); minute
 update-bundle: ## sign an update bundle of out/image/rootfs.img into out/update/source (UPDATE_ROOTFS, UPDATE_BOARD, UPDATE_VERSION, UPDATE_KEY)
 	./scripts/update-bundle
 
-vm-test: image ## boot the image under QEMU and run the VM scenarios (root; TCG, ~11 min)
+vm-test: image ## boot the image under QEMU and run the VM scenarios (root; TCG, ~9 min)
 	./scripts/vm-test
 
 clean: ## remove build output
