@@ -250,8 +250,9 @@ type localRequest struct {
 	done chan error
 }
 
-// ErrNotRunning: Local was called while Run is not running.
-var ErrNotRunning = errors.New("updater: the update agent is not running")
+// ErrNotRunning: Run did not take Local's bundle within 2 minutes: it is
+// busy with a download or an install, or not running.
+var ErrNotRunning = errors.New("updater: the update agent did not take the bundle within 2 minutes (busy with a download or an install, or not running)")
 
 // Local hands the agent a bundle a technician brought to the box
 // (twincapctl update FILE), staged at path in the stage folder. It is
@@ -281,12 +282,13 @@ func (a *Agent) Local(ctx context.Context, path string) error {
 
 // takeLocal verifies the bundle at path and makes it the one to install.
 func (a *Agent) takeLocal(ctx context.Context, path string) (Machine, Action, error) {
+	if a.staged == path {
+		a.staged = "" // the new upload replaced a waiting one in place: keep it
+	}
 	a.forget()
 	m, err := a.verifyFile(path)
 	if err == nil {
-		if c, _ := update.CompareVersions(m.Version, a.cfg.Current); c <= 0 {
-			err = fmt.Errorf("verify %s: version %s is not newer than the running %s", filepath.Base(path), m.Version, a.cfg.Current)
-		}
+		err = a.newer(filepath.Base(path), m)
 	}
 	if err != nil {
 		if rerr := os.Remove(path); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
@@ -525,10 +527,19 @@ func (a *Agent) verify() error {
 	if m.Version != a.offer.Version {
 		return fmt.Errorf("verify %s: it holds version %s, the index says %s", a.offer.Bundle, m.Version, a.offer.Version)
 	}
-	if c, _ := update.CompareVersions(m.Version, a.cfg.Current); c <= 0 {
-		return fmt.Errorf("verify %s: version %s is not newer than the running %s", a.offer.Bundle, m.Version, a.cfg.Current)
+	if err := a.newer(a.offer.Bundle, m); err != nil {
+		return err
 	}
 	a.manifest = m
+	return nil
+}
+
+// newer refuses bundle name unless its signed version is newer than the
+// running one: an old signed bundle is not a way back.
+func (a *Agent) newer(name string, m update.Manifest) error {
+	if c, _ := update.CompareVersions(m.Version, a.cfg.Current); c <= 0 {
+		return fmt.Errorf("verify %s: version %s is not newer than the running %s", name, m.Version, a.cfg.Current)
+	}
 	return nil
 }
 
@@ -569,10 +580,10 @@ func (a *Agent) reportError(act Action, err error) {
 		return
 	}
 	why := err.Error()
-	if event == wire.UpdateRefused && why == a.lastRefusal {
-		return
-	}
 	if event == wire.UpdateRefused {
+		if why == a.lastRefusal {
+			return
+		}
 		a.lastRefusal = why
 	}
 	a.report(event, a.offerVersion(), why)

@@ -605,3 +605,30 @@ func TestABundleBroughtByHand(t *testing.T) {
 		})
 	}
 }
+
+// A second bundle brought while the first waits (it is uploaded to the
+// same file) takes its place and is the one installed.
+func TestASecondBundleBroughtByHandReplacesTheWaitingOne(t *testing.T) {
+	r := newRig(t, noon)
+	r.agent.cfg.Poll = 20 * time.Millisecond
+	r.room.set(true)
+	r.runAgent(t)
+	first := r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	if err := r.agent.Local(context.Background(), r.bring(t, first)); err != nil {
+		t.Fatal(err)
+	}
+	waitAgent(t, r.agent, "1.4.0 waits for the interview", func(s Status) bool { return s.State == Waiting.String() && s.Offered == "1.4.0" })
+	second := r.src.publish(t, r.src.releaseK, "1.5.0", "rpi4-64")
+	if err := r.agent.Local(context.Background(), r.bring(t, second)); err != nil {
+		t.Fatalf("the second bundle: %v", err)
+	}
+	waitAgent(t, r.agent, "1.5.0 waits for the interview", func(s Status) bool { return s.State == Waiting.String() && s.Offered == "1.5.0" })
+	r.room.set(false)
+	waitAgent(t, r.agent, "the reboot", func(s Status) bool {
+		_, boots := r.installer.Calls()
+		return boots == 1
+	})
+	if inst, _ := r.installer.Calls(); len(inst) != 1 || inst[0] != "1.5.0" {
+		t.Fatalf("installed %v, want [1.5.0]", inst)
+	}
+}
