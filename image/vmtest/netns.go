@@ -46,28 +46,41 @@ func (n *Netns) Command(name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", n.Name, name}, args...)...)
 }
 
-// DialContext dials addr from inside the namespace: the socket is made on
-// an OS thread moved into it. That thread is never handed back to the Go
-// scheduler (the goroutine ends locked), so no other code runs in the
-// namespace by accident.
-func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
+// inside runs f on an OS thread moved into the namespace. That thread is
+// never handed back to the Go scheduler (the goroutine ends locked), so no
+// other code runs in the namespace by accident; sockets f makes stay in it.
+func (n *Netns) inside(f func() error) error {
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		if _, _, errno := syscall.RawSyscall(sysSetns, n.f.Fd(), syscall.CLONE_NEWNET, 0); errno != 0 {
-			ch <- result{err: fmt.Errorf("vmtest: setns %s: %w", n.Name, errno)}
+			done <- fmt.Errorf("vmtest: setns %s: %w", n.Name, errno)
 			return
 		}
-		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		ch <- result{c, err}
+		done <- f()
 	}()
-	r := <-ch
-	return r.c, r.err
+	return <-done
+}
+
+// DialContext dials addr from inside the namespace.
+func (n *Netns) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	var c net.Conn
+	err := n.inside(func() (err error) {
+		var d net.Dialer
+		c, err = d.DialContext(ctx, network, addr)
+		return err
+	})
+	return c, err
+}
+
+// Listen listens on addr inside the namespace.
+func (n *Netns) Listen(network, addr string) (net.Listener, error) {
+	var ln net.Listener
+	err := n.inside(func() (err error) {
+		ln, err = net.Listen(network, addr)
+		return err
+	})
+	return ln, err
 }
 
 // Close deletes the namespace. Every process started in it must have

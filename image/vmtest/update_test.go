@@ -6,16 +6,13 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -118,7 +115,7 @@ func (sc *scenario) serveUpdates(dir string) {
 	if err != nil {
 		sc.t.Fatal(err)
 	}
-	ln, err := listenIn(sc.ns, updateListen)
+	ln, err := sc.ns.Listen("tcp", updateListen)
 	if err != nil {
 		sc.t.Fatal(err)
 	}
@@ -137,27 +134,6 @@ func logged(path string, h http.Handler) http.Handler {
 		}
 		h.ServeHTTP(w, r)
 	})
-}
-
-// listenIn listens on addr inside ns, from an OS thread moved into it and
-// never handed back (as Netns.DialContext does).
-func listenIn(ns *Netns, addr string) (net.Listener, error) {
-	type result struct {
-		ln  net.Listener
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		if _, _, errno := syscall.RawSyscall(sysSetns, ns.f.Fd(), syscall.CLONE_NEWNET, 0); errno != 0 {
-			ch <- result{err: fmt.Errorf("vmtest: setns %s: %w", ns.Name, errno)}
-			return
-		}
-		ln, err := net.Listen("tcp", addr)
-		ch <- result{ln, err}
-	}()
-	r := <-ch
-	return r.ln, r.err
 }
 
 // maintenanceAllDay gives both servers a maintenance window covering the
