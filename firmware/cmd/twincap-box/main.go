@@ -88,16 +88,17 @@ func run() error {
 	// before either runs.
 	var agent *updater.Agent
 	if cfg.Update.Enabled() {
+		const off = "the update agent could not start (see the daemon's log)"
 		deps.Update = func() updater.Status {
 			if agent == nil {
-				return updater.Status{State: "off", Reason: "the update agent could not start (see the daemon's log)"}
+				return updater.Status{State: "off", Reason: off}
 			}
 			return agent.Status()
 		}
 		// A bundle a technician uploads (twincapctl update FILE).
 		deps.LocalUpdate = func(ctx context.Context, path string) error {
 			if agent == nil {
-				return errors.New("the update agent could not start (see the daemon's log), so nothing can be installed")
+				return errors.New(off + ", so nothing can be installed")
 			}
 			return agent.Local(ctx, path)
 		}
