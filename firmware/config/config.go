@@ -75,6 +75,9 @@ type Config struct {
 	Control string `toml:"control"`
 	// Camera is a V4L2 device path, or "testpattern".
 	Camera string `toml:"camera"`
+	// CameraInput is the camera's video input, by the name the device
+	// lists ("HDMI 1") or its number; "" keeps the device's current one.
+	CameraInput string `toml:"camera_input"`
 	// Microphone is an ALSA device, or "tone".
 	Microphone      string   `toml:"microphone"`
 	Video           Video    `toml:"video"`
@@ -224,7 +227,8 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 	str := map[string]*string{
 		"BOX_ID": &c.BoxID, "ROOM_ID": &c.RoomID, "PREFERRED": &c.Preferred.Addr, "REDUNDANT": &c.Redundant.Addr,
 		"CA_FILE": &c.CAFile, "JOURNAL_DIR": &c.JournalDir, "CONTROL": &c.Control, "CAMERA": &c.Camera,
-		"MICROPHONE": &c.Microphone, "PRESET": &c.Video.Preset,
+		"CAMERA_INPUT": &c.CameraInput,
+		"MICROPHONE":   &c.Microphone, "PRESET": &c.Video.Preset,
 		"UPDATE_SOURCE": &c.Update.Source, "UPDATE_BOARD": &c.Update.Board,
 	}
 	for k, p := range str {
@@ -300,6 +304,9 @@ func (c Config) Validate() error {
 	}
 	if c.Camera == "" {
 		bad("camera is empty (a V4L2 device or \"testpattern\")")
+	}
+	if c.CameraInput != "" && c.Camera == "testpattern" {
+		bad("camera_input %q: the test pattern has no inputs (it is for a V4L2 camera)", c.CameraInput)
 	}
 	if c.Microphone == "" {
 		bad("microphone is empty (an ALSA device or \"tone\")")

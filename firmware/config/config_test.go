@@ -78,12 +78,13 @@ func TestValidateNamesEveryBadField(t *testing.T) {
 	c.SegmentDuration.Duration = time.Minute
 	c.Drain.Duration = 2 * time.Minute
 	c.LEDs.Driver = "pwm"
+	c.CameraInput = "HDMI 0" // the default camera is the test pattern
 	c.Watchdog = Watchdog{Device: "/dev/watchdog", Timeout: Duration{time.Second}}
 	err := c.Validate()
 	if !errors.Is(err, ErrInvalid) {
 		t.Fatalf("Validate = %v, want ErrInvalid", err)
 	}
-	for _, want := range []string{"preferred.addr", "Width 641", "Preset \"quick\"", "SegmentDuration 1m0s", "shutdown_drain 2m0s", `leds.driver "pwm"`, "watchdog.timeout 1s"} {
+	for _, want := range []string{"preferred.addr", "Width 641", "Preset \"quick\"", "SegmentDuration 1m0s", "shutdown_drain 2m0s", `leds.driver "pwm"`, "watchdog.timeout 1s", `camera_input "HDMI 0"`} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}

@@ -15,22 +15,43 @@ import (
 	"twincap/drivers/camera"
 )
 
-// Open opens the capture device at path (such as /dev/video0) and starts
-// it at want's size, in the first pixel format of prefer (names as
-// ParsePixelFormat reads them; empty means DefaultPreference) that offers
-// that size at a rate near want.FPS. The rate nearest the configured one
-// wins over the order of prefer; a rate less than half or more than twice
-// it is not taken. Format() reports the rate negotiated, which may differ
-// from want.FPS. When nothing fits, the error is a *FormatError that lists
-// what the device offers.
+// Options are the configured choices beyond the format.
+type Options struct {
+	// Input is the video input to capture from, by the name the device
+	// lists ("HDMI 1") or its number; "" keeps the device's current one.
+	// On an input that takes DV timings (HDMI) the mode of the configured
+	// size and rate is set too.
+	Input string
+	// Prefer is the pixel formats to take, in order (names as
+	// ParsePixelFormat reads them); empty means DefaultPreference.
+	Prefer []string
+}
+
+// Open opens the capture device at path (such as /dev/video0), switches it
+// to opt.Input (see selectSource), and starts it at want's size, in the
+// first pixel format of opt.Prefer that offers that size at a rate near
+// want.FPS. The rate nearest the configured one wins over the order of
+// prefer; a rate less than half or more than twice it is not taken.
+// Format() reports the rate negotiated, which may differ from want.FPS.
+// When nothing fits, the error is a *FormatError that lists what the
+// device offers.
 //
 // Frames are stamped with time.Now when dequeued: the wall clock, which
 // the microphone uses too.
-func Open(path string, want camera.Format, prefer []string) (*Camera, error) {
+func Open(path string, want camera.Format, opt Options) (*Camera, error) {
 	if err := want.Validate(); err != nil {
 		return nil, fmt.Errorf("v4l2: %w", err)
 	}
-	prefs, err := parsePreference(prefer)
+	prefs, err := parsePreference(opt.Prefer)
+	if err != nil {
+		return nil, err
+	}
+	src, err := openSource(path)
+	if err != nil {
+		return nil, fmt.Errorf("v4l2: open camera %s: %w", path, err)
+	}
+	err = selectSource(path, src, opt.Input, want)
+	src.Close()
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +63,7 @@ func Open(path string, want camera.Format, prefer []string) (*Camera, error) {
 		_, err := os.Stat(path)
 		return errors.Is(err, os.ErrNotExist)
 	}
-	c, err := start(path, webcamDevice{w}, want, prefs, len(prefer) > 0, time.Now, gone)
+	c, err := start(path, webcamDevice{w}, want, prefs, len(opt.Prefer) > 0, time.Now, gone)
 	if err != nil {
 		w.Close()
 		return nil, err

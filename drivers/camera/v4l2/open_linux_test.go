@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/blackjack/webcam"
 
@@ -26,7 +27,7 @@ func TestOpenRejects(t *testing.T) {
 		{"unknown pixel format", missing, camera.Format{Width: 640, Height: 480, FPS: 25}, []string{"H264"}, `"H264"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c, err := Open(tc.path, tc.want, tc.prefer)
+			c, err := Open(tc.path, tc.want, Options{Prefer: tc.prefer})
 			if err == nil {
 				c.Close()
 				t.Fatal("Open succeeded")
@@ -36,7 +37,7 @@ func TestOpenRejects(t *testing.T) {
 			}
 		})
 	}
-	_, err := Open(missing, camera.Format{Width: 640, Height: 480, FPS: 25}, nil)
+	_, err := Open(missing, camera.Format{Width: 640, Height: 480, FPS: 25}, Options{})
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("a missing device: %v, want os.ErrNotExist", err)
 	}
@@ -47,7 +48,7 @@ func TestOpenRejectsAFileThatIsNoCamera(t *testing.T) {
 	if err := os.WriteFile(p, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(p, camera.Format{Width: 640, Height: 480, FPS: 25}, nil); err == nil || !strings.Contains(err.Error(), p) {
+	if _, err := Open(p, camera.Format{Width: 640, Height: 480, FPS: 25}, Options{}); err == nil || !strings.Contains(err.Error(), p) {
 		t.Fatalf("Open(a plain file) = %v", err)
 	}
 	if got := discover([]string{p}, func(p string) (device, func() (string, string), error) {
@@ -97,5 +98,16 @@ func TestDiscoverHere(t *testing.T) {
 		if !strings.HasPrefix(d.Path, "/dev/video") {
 			t.Errorf("discovered %v", d)
 		}
+	}
+}
+
+// The ioctl structs must be the kernel's size, or the ioctl numbers
+// (which encode the size) name other requests.
+func TestIoctlStructSizes(t *testing.T) {
+	if s := unsafe.Sizeof(v4l2Input{}); s != 80 {
+		t.Errorf("struct v4l2_input is %d bytes, want 80", s)
+	}
+	if s := unsafe.Sizeof(v4l2EnumDVTimings{}); s != 148 {
+		t.Errorf("struct v4l2_enum_dv_timings is %d bytes, want 148", s)
 	}
 }

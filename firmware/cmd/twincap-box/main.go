@@ -209,7 +209,8 @@ func openCamera(cfg config.Config) (camera.Camera, error) {
 	if cfg.Camera == "testpattern" {
 		return testpattern.New(testpattern.Config{Width: f.Width, Height: f.Height, FPS: f.FPS, Paced: true, Stamp: true})
 	}
-	first, err := v4l2.Open(cfg.Camera, f, nil)
+	opt := v4l2.Options{Input: cfg.CameraInput}
+	first, err := v4l2.Open(cfg.Camera, f, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +223,7 @@ func openCamera(cfg config.Config) (camera.Camera, error) {
 			if c != nil {
 				return c, nil
 			}
-			return v4l2.Open(cfg.Camera, f, nil)
+			return v4l2.Open(cfg.Camera, f, opt)
 		},
 	})
 }
