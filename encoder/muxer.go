@@ -475,6 +475,16 @@ func (m *muxer) emit(s closedChunk) error {
 func (m *muxer) finish() error {
 	if m.held != nil && m.initSent {
 		d := m.heldDuration()
+		if m.aenc != nil {
+			// The recording ends where its sound does: the last picture
+			// lasts until then, in whole frames, and no longer. A camera
+			// slower than configured (a starved one) would otherwise have
+			// it last its predecessor's long gap, past the stop.
+			slot := videoTimescale / int64(m.cfg.FPS)
+			if left := m.audioNext*videoTimescale/audioTimescale - m.held.pts; left < d {
+				d = max(slot, left/slot*slot)
+			}
+		}
 		m.cur.samples = append(m.cur.samples, fmp4.Sample{Data: m.held.data, Duration: uint32(d), Keyframe: m.held.key})
 		end := m.held.pts + d
 		m.closeChunk(end, true)

@@ -457,6 +457,42 @@ func TestPipelineAudioKeepsUpWithABacklogOfFrames(t *testing.T) {
 // (a camera that ignores the rate asked for), and frames at the configured
 // rate but dequeued with jitter (a loaded box): either way the recording
 // runs at the configured rate, every frame on its grid.
+// A camera far slower than configured (one starved of CPU) leaves long
+// gaps between frames; the last frame still ends where the sound ends,
+// not a whole gap after it.
+func TestPipelineLastFrameEndsWithTheSound(t *testing.T) {
+	const ms = time.Millisecond
+	cam := cameratest.New(smallFormat)
+	cam.Push(framesAt(smallFormat, every(4, 1500*ms, 0)...)...) // 0, 1.5, 3, 4.5 s
+	cam.End()
+	mic := audiotest.New(mono48)
+	mic.Push(audiotest.Chunks(mono48, t0, 20*ms, 250)...) // 5 s
+	mic.End()
+	p, err := New(smallConfig, cam, mic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := runPipeline(t, p, nil)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	checkRecording(t, r, true)
+	var video, sound uint64
+	for _, f := range r.frags {
+		for _, v := range f.Video {
+			video += uint64(v.Duration)
+		}
+		for _, a := range f.Audio {
+			sound += uint64(a.Duration)
+		}
+	}
+	v := time.Duration(video) * time.Second / videoTimescale
+	a := time.Duration(sound) * time.Second / audioTimescale
+	if v < 4900*ms || v > 5000*ms || a < 4900*ms || a > 5020*ms {
+		t.Fatalf("the video lasts %v and the sound %v; want both about 5 s", v, a)
+	}
+}
+
 func TestPipelineKeepsTheConfiguredRate(t *testing.T) {
 	const ms = time.Millisecond
 	step := uint32(videoTimescale / smallConfig.FPS)
