@@ -37,12 +37,19 @@ func TestBootRecordStop(t *testing.T) {
 	}
 }
 
-// TestRecording720p records 20 s at 1280x720 from vivid and reports the
-// daemon's memory and CPU share, and the frames that reach the file. The
-// issue asks for 720p30; vivid's camera offers at most 12.5 fps at
-// 1280x720 (1, 2, 4, 5, 10, 12.5), so the box is configured for 10.
+// TestRecording720p records 20 s at 720p30 and reports the daemon's
+// memory and CPU share, and the frames that reach the file. vivid's
+// webcam input offers at most 12.5 fps at 1280x720, so the box is set to
+// capture from vivid's HDMI input (camera_input), where it sets the DV
+// mode 1280x720p30, as on an HDMI capture card.
+//
+// It is a measurement: under TCG the emulated CPU encodes only a few
+// 720p frames a second (and fewer still when the host is busy), so the
+// recording is checked to be whole, alike on both servers and playable
+// at 1280x720 with sound (checkPlays), and its timing is reported, not
+// checked; TestBootRecordStop checks the timing at the image's own size.
 func TestRecording720p(t *testing.T) {
-	sc := newScenario(t, withVideo(video{Width: 1280, Height: 720, FPS: 10}))
+	sc := newScenario(t, withVideo(video{Width: 1280, Height: 720, FPS: 30, Input: "HDMI 0"}))
 	sc.boot(true)
 	sc.login()
 	id, started := sc.start()
@@ -50,10 +57,10 @@ func TestRecording720p(t *testing.T) {
 	sc.sleep(time.Until(started.Add(20 * time.Second)))
 	stopped := sc.stop(id)
 	sc.waitDelivered(id, 2*time.Minute)
-	p, _ := sc.checkRecording(id)
-	sc.result(fmt.Sprintf("video=%dx%d ffprobe_guesses=%.0ffps recorded=%.1fs wall=%.1fs frames=%d (%.1f/s reached) audio_track=%.2fs video_track=%.2fs size=%dB %s",
-		p.Width, p.Height, p.FrameRate, p.Duration, stopped.Sub(started).Seconds(), p.VideoFrames, float64(p.VideoFrames)/p.VideoDuration,
-		p.AudioDuration, p.VideoDuration, p.Size, u))
+	p, _ := sc.checkPlays(id)
+	sc.result(fmt.Sprintf("video=%dx%d configured=30fps ffprobe_guesses=%.0ffps on_grid=%t recorded=%.1fs wall=%.1fs frames=%d (%.1f/s reached) video_max_step=%.2fs audio_track=%.2fs audio_max_step=%.3fs video_track=%.2fs size=%dB %s",
+		p.Width, p.Height, p.FrameRate, OnGrid(p.VideoPTS, 30), p.Duration, stopped.Sub(started).Seconds(), p.VideoFrames, float64(p.VideoFrames)/p.VideoDuration,
+		MaxStep(p.VideoPTS), p.AudioDuration, MaxStep(p.AudioPTS), p.VideoDuration, p.Size, u))
 }
 
 // TestWatchdogReset hangs the daemon mid-interview so that systemd cannot
@@ -67,6 +74,7 @@ func TestWatchdogReset(t *testing.T) {
 	id, started := sc.start()
 	sc.sleep(10 * time.Second)
 	st, _ := sc.status()
+	offset, within := sc.guestClock()
 	ctx, cancel := context.WithTimeout(sc.ctx, time.Minute)
 	defer cancel()
 	hung := time.Now()
@@ -88,9 +96,11 @@ func TestWatchdogReset(t *testing.T) {
 	sc.saidContinued(1)
 	o := sc.oneOutage(rec, st.Segments, "hang")
 	before, gap, after := p.Jump()
-	sc.result(fmt.Sprintf("hang_after=%.1fs watchdog_reset_after_hang=%.1fs media_before_hang=%.1fs lost=%.1fs journaled_before_hang=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) hang_to_recording=%.1fs media_after=%.1fs of %.1fs audio_track=%.2fs video_track=%.2fs segments=%d finalized_after_stop=%.1fs",
-		hung.Sub(started).Seconds(), reset.Seconds(), before, math.Max(0, hung.Sub(started).Seconds()-before), st.Segments, o.Seq, o.To.Sub(o.From).Seconds(), gap,
+	lost := lostAt(hung, offset, o)
+	sc.result(fmt.Sprintf("hang_after=%.1fs watchdog_reset_after_hang=%.1fs media_before_hang=%.1fs lost=%.2fs(±%.2fs) journaled_before_hang=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) hang_to_recording=%.1fs media_after=%.1fs of %.1fs audio_track=%.2fs video_track=%.2fs segments=%d finalized_after_stop=%.1fs",
+		hung.Sub(started).Seconds(), reset.Seconds(), before, lost.Seconds(), within.Seconds(), st.Segments, o.Seq, o.To.Sub(o.From).Seconds(), gap,
 		resumed.Sub(hung).Seconds(), after, stopped.Sub(resumed).Seconds(), p.AudioDuration, p.VideoDuration, len(rec.Meta.Segments), delivered.Seconds()))
+	sc.atMostASegment("hang", lost, within)
 }
 
 // TestCameraUnplug unplugs the camera mid-interview and plugs it back:
@@ -166,6 +176,7 @@ func TestPowerCut(t *testing.T) {
 	id, started := sc.start()
 	sc.sleep(12 * time.Second)
 	st, _ := sc.status()
+	offset, within := sc.guestClock()
 	cut := time.Now()
 	sc.vm.Kill()
 	t.Logf("power cut %.1f s into the interview; the box had journaled %d segments", cut.Sub(started).Seconds(), st.Segments)
@@ -177,11 +188,12 @@ func TestPowerCut(t *testing.T) {
 	sc.saidContinued(2)
 	o := sc.oneOutage(rec, st.Segments, "cut")
 	before, gap, after := p.Jump()
-	lost := cut.Sub(started).Seconds() - before
-	sc.result(fmt.Sprintf("interview_before_cut=%.1fs media_before_cut=%.1fs lost=%.1fs journaled_before_cut=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) reboot_to_api=%.1fs reboot_to_recording=%.1fs media_after=%.1fs of %.1fs segments=%d finalized_after_stop=%.1fs torn_tail_cut=%t",
-		cut.Sub(started).Seconds(), before, lost, st.Segments, o.Seq, o.To.Sub(o.From).Seconds(), gap, api.Seconds(),
+	lost := lostAt(cut, offset, o)
+	sc.result(fmt.Sprintf("interview_before_cut=%.1fs media_before_cut=%.1fs lost=%.2fs(±%.2fs) journaled_before_cut=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) reboot_to_api=%.1fs reboot_to_recording=%.1fs media_after=%.1fs of %.1fs segments=%d finalized_after_stop=%.1fs torn_tail_cut=%t",
+		cut.Sub(started).Seconds(), before, lost.Seconds(), within.Seconds(), st.Segments, o.Seq, o.To.Sub(o.From).Seconds(), gap, api.Seconds(),
 		resumed.Sub(sc.vm.BootedAt).Seconds(), after, stopped.Sub(resumed).Seconds(), len(rec.Meta.Segments), delivered.Seconds(),
 		strings.Contains(sc.vm.Console(2), "torn tail")))
+	sc.atMostASegment("power cut", lost, within)
 }
 
 // TestGracefulShutdown presses the power button mid-interview: the box

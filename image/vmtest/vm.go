@@ -309,6 +309,27 @@ func (v *VM) HangDaemonForReset(ctx context.Context) error {
 		"mount --bind /usr/bin/false /usr/bin/twincap-box && systemctl kill --signal=SIGSTOP twincap-box.service")
 }
 
+// Clock reads the guest's wall clock through the shell: the guest's time
+// minus the host's, and how uncertain that is (half the round trip).
+func (v *VM) Clock(ctx context.Context) (offset, within time.Duration, err error) {
+	asked := time.Now()
+	out, rc, err := v.Shell(ctx, "date +%s.%N")
+	answered := time.Now()
+	if err == nil && rc != 0 {
+		err = fmt.Errorf("exit %d: %s", rc, out)
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("vmtest: read the guest's clock: %w", err)
+	}
+	secs, err := strconv.ParseFloat(strings.TrimSpace(out), 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("vmtest: read the guest's clock: %q: %w", out, err)
+	}
+	half := answered.Sub(asked) / 2
+	guest := time.Unix(0, int64(secs*1e9))
+	return guest.Sub(asked.Add(half)), half, nil
+}
+
 func (v *VM) shellOK(ctx context.Context, what, command string) error {
 	out, rc, err := v.Shell(ctx, command)
 	if err == nil && rc != 0 {
