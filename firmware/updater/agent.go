@@ -199,6 +199,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if err := a.afterBoot(); err != nil {
 		return nil, err
 	}
+	if err := a.removePartial(); err != nil {
+		return nil, err
+	}
 	a.publish()
 	return a, nil
 }
@@ -407,10 +410,18 @@ func (a *Agent) do(ctx context.Context, act Action) Event {
 			kind = Verified
 		}
 	case Install:
-		if err = a.deps.Installer.Install(ctx, a.staged, a.manifest); err == nil {
+		// Recorded first: a power cut during the install, or before the
+		// reboot is recorded, is told apart at the next start from a
+		// version that was tried and did not come up.
+		if err = a.installing(a.manifest.Version); err != nil {
+			err = fmt.Errorf("record the install of %s: %w", a.manifest.Version, err)
+		} else if err = a.deps.Installer.Install(ctx, a.staged, a.manifest); err == nil {
 			kind = Installed
 		} else {
 			err = fmt.Errorf("install %s: %w", a.manifest.Version, err)
+			if cerr := a.installing(""); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 		}
 	case Reboot:
 		// Recorded first: after the reboot, the version the box runs
