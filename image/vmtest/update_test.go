@@ -97,7 +97,7 @@ func (sc *scenario) bundle(v string) string {
 	ab := abDir(sc.root)
 	cmd := exec.Command("./scripts/update-bundle")
 	cmd.Dir = sc.root
-	cmd.Env = append(os.Environ(), "UPDATE_ROOTFS="+filepath.Join(ab, v, "rootfs.img"), "UPDATE_UKI="+filepath.Join(ab, v, "twincap.efi"),
+	cmd.Env = append(os.Environ(), "UPDATE_ROOTFS="+filepath.Join(ab, v, "rootfs.img.gz"), "UPDATE_UKI="+filepath.Join(ab, v, "twincap.efi"),
 		"UPDATE_VERSION="+v, "UPDATE_BOARD="+abBoard, "UPDATE_OUT="+src)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {

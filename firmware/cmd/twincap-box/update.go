@@ -26,8 +26,9 @@ const (
 )
 
 var sysupdateNames = map[string]string{
-	"rootfs.img":  "twincap_@v.root.img",
-	"twincap.efi": "twincap_@v.efi",
+	"rootfs.img":    "twincap_@v.root.img",
+	"rootfs.img.gz": "twincap_@v.root.img.gz", // gzipped; systemd-import inflates it
+	"twincap.efi":   "twincap_@v.efi",
 }
 
 // newAgent makes the update agent with systemd-sysupdate as its installer:
