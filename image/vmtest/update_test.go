@@ -107,6 +107,36 @@ func (sc *scenario) bundle(v string) string {
 	return src
 }
 
+// audited reports whether both servers' audit trails hold the box's
+// update report of event for version.
+func (sc *scenario) audited(event, version string) bool {
+	re := regexp.MustCompile(`^report \S+: ` + regexp.QuoteMeta(event) + `; running [0-9.]+; version ` + regexp.QuoteMeta(version) + `(;|$)`)
+	for _, s := range sc.room.Servers {
+		details, err := s.UpdateAudit()
+		if err != nil {
+			return false
+		}
+		if !slices.ContainsFunc(details, re.MatchString) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitAudited waits until both servers have audited each of events for
+// version.
+func (sc *scenario) waitAudited(version string, d time.Duration, events ...string) time.Duration {
+	sc.t.Helper()
+	return sc.waitFor(fmt.Sprintf("both servers' audit trails to hold %v of %s", events, version), d, func() bool {
+		for _, e := range events {
+			if !sc.audited(e, version) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // serveUpdates serves dir over HTTPS inside the namespace with the room's
 // server certificate (valid for 10.0.2.2).
 func (sc *scenario) serveUpdates(dir string) {
@@ -184,8 +214,10 @@ func (sc *scenario) running() string {
 
 // ukis lists the ESP's boot entries (EFI/Linux).
 func (sc *scenario) ukis() []string {
-	out := sc.guest("ls /efi/EFI/Linux/")
-	return regexp.MustCompile(`twincap_[0-9.]+(\+[0-9]+(-[0-9]+)?)?\.efi`).FindAllString(out, -1)
+	out := strings.ReplaceAll(sc.guest("ls -1 /efi/EFI/Linux/"), "\r", "")
+	// Whole lines: a temporary file sysupdate left (.#sysupdate...) is
+	// no boot entry.
+	return regexp.MustCompile(`(?m)^twincap_[0-9.]+(\+[0-9]+(-[0-9]+)?)?\.efi$`).FindAllString(out, -1)
 }
 
 // waitUpdate waits until the update agent's status satisfies ok.
@@ -261,8 +293,12 @@ func TestABUpdate(t *testing.T) {
 	if !strings.Contains(out, "twincap_0.1.0") || !strings.Contains(out, "root=PARTLABEL=twincap_0.2.0") {
 		sc.fatal("slots after the update:\n%s", out)
 	}
-	sc.result(fmt.Sprintf("uefi_boot_to_api=%.1fs uefi_boot_to_ready=%.1fs login_to_offer=%.1fs login_to_reboot=%.1fs reboot_to_api=%.1fs api_to_blessed=%.1fs entries=%v",
-		api.Seconds(), ready.Seconds(), offered.Seconds(), installed.Seconds(), newAPI.Seconds(), blessed.Seconds(), sc.ukis()))
+	// Both servers' audit trails: the install and the reboot (reported
+	// on 0.1.0, or after the reboot if the servers had not taken them
+	// yet) and, from 0.2.0, that the update took.
+	audited := sc.waitAudited("0.2.0", 2*time.Minute, "installing", "rebooting", "updated")
+	sc.result(fmt.Sprintf("uefi_boot_to_api=%.1fs uefi_boot_to_ready=%.1fs login_to_offer=%.1fs login_to_reboot=%.1fs reboot_to_api=%.1fs api_to_blessed=%.1fs blessed_to_audited=%.1fs entries=%v",
+		api.Seconds(), ready.Seconds(), offered.Seconds(), installed.Seconds(), newAPI.Seconds(), blessed.Seconds(), audited.Seconds(), sc.ukis()))
 }
 
 // TestABRollback: 0.3.0's daemon never becomes ready. The self-test fails
