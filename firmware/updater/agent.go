@@ -230,15 +230,16 @@ func (a *Agent) publish() {
 // Run steps the machine every Poll, and takes the bundles Local hands
 // it, until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Poll)
-	defer t.Stop()
 	for {
 		a.Step(ctx)
+		t := time.NewTimer(a.nextWake())
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		case req := <-a.local:
+			t.Stop()
 			m, act, err := a.takeLocal(ctx, req.path)
 			req.done <- err
 			if err == nil {
@@ -246,6 +247,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// nextWake is how long Run sleeps before the next Step: a poll, or less
+// if the next check is due sooner. Polls alone made a check due a
+// fraction of a second after a poll wait for the one after it: with
+// check_interval 1m the checks came every 90 s (seen in the A/B VM).
+func (a *Agent) nextWake() time.Duration {
+	wait := a.cfg.Poll
+	if a.m.State == Idle || a.m.State == Failed {
+		if d := a.m.NextCheck.Sub(a.deps.Now()); d > 0 && d < wait {
+			wait = d
+		}
+	}
+	return wait
 }
 
 type localRequest struct {

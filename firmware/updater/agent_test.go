@@ -727,3 +727,20 @@ func TestAPartialDownloadIsRemovedAtStart(t *testing.T) {
 		t.Fatalf("a whole bundle was removed: %v", err)
 	}
 }
+
+func TestRunWakesWhenTheNextCheckIsDue(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "other-board")
+	want(t, r.step(t), Failed, "other-board")
+	if w := r.agent.nextWake(); w != r.agent.cfg.Poll {
+		t.Fatalf("an hour before the next check Run sleeps %s, want a poll (%s)", w, r.agent.cfg.Poll)
+	}
+	r.clock.Advance(time.Hour - 5*time.Second)
+	if w := r.agent.nextWake(); w != 5*time.Second {
+		t.Fatalf("5 s before the next check Run sleeps %s, want 5s", w)
+	}
+	r.clock.Advance(10 * time.Second)
+	if w := r.agent.nextWake(); w != r.agent.cfg.Poll {
+		t.Fatalf("with the check overdue Run sleeps %s, want a poll", w)
+	}
+}
