@@ -527,8 +527,8 @@ func TestABRefused(t *testing.T) {
 // offerDuringInterview starts an interview, has the source offer version
 // v and checks that while it runs the box asks the source nothing (no
 // check, no download), installs nothing and does not reboot, for longer
-// than a check takes to come due (check_interval 1m after the last one,
-// plus a poll of 30 s). The agent says it waits for the interview, or,
+// than a check takes to come due (check_interval 1m after the last one;
+// 15 s more). The agent says it waits for the interview, or,
 // if its last check had failed (a refused bundle), keeps showing that
 // failure until a check can begin. It stops the interview and waits until
 // both servers hold it; the box then updates. It returns the recording,
@@ -546,7 +546,7 @@ func (sc *scenario) offerDuringInterview(v string, offer func()) (id string, del
 	if st.Update == nil {
 		sc.fatal("no update status")
 	}
-	due := st.Update.CheckedAt.Add(time.Minute + 35*time.Second)
+	due := st.Update.CheckedAt.Add(time.Minute + 15*time.Second)
 	if d := time.Until(due); d > 0 {
 		sc.sleep(d)
 	}
@@ -652,15 +652,19 @@ func TestABLifecycle(t *testing.T) {
 	if rebootAt.Before(deliveredAt.Add(-time.Second)) {
 		sc.fatal("the box rebooted before the recording was delivered")
 	}
+	// 0.3.0 is offered at once, so that 0.2.0's first check finds it, but
+	// its bundle is held until 0.2.0 has been checked.
+	sc.holdBundles.Store(true)
+	sc.offer(src, "0.3.0")
 	updated := sc.updatedTo("0.2.0", "0.1.0", rebootAt)
 	p, _ := sc.checkRecording(id)
 	step("waits, then updates", begun, fmt.Sprintf("%s delivered_to_reboot=%.0fs recorded=%.1fs %s", waited, rebootAt.Sub(deliveredAt).Seconds(), p.Duration, updated))
 
 	begun = time.Now()
-	sc.offer(src, "0.3.0")
+	sc.holdBundles.Store(false)
 	sc.waitGuestStart(3, 8*time.Minute)
 	rebootAt = time.Now()
-	step("rolls back", begun, fmt.Sprintf("offer_to_reboot=%.0fs %s", rebootAt.Sub(begun).Seconds(), sc.rolledBack("0.3.0", "0.2.0", rebootAt, 3)))
+	step("rolls back", begun, fmt.Sprintf("release_to_reboot=%.0fs %s", rebootAt.Sub(begun).Seconds(), sc.rolledBack("0.3.0", "0.2.0", rebootAt, 3)))
 	sc.result(fmt.Sprintf("uefi_boot_to_api=%.1fs uefi_boot_to_ready=%.1fs %s", api.Seconds(), ready.Seconds(), strings.Join(figures, " ")))
 }
 
