@@ -29,7 +29,7 @@ unit: ## go test -race over every package (includes the end-to-end room test)
 fuzz: ## run every fuzz target briefly (FUZZTIME each)
 	./scripts/fuzz $(FUZZTIME)
 
-test: lint fuzz unit vm-test ## everything CI runs: lint, fuzz, unit and e2e tests, then the VM scenarios (root)
+test: lint fuzz unit vm-test ab-test ## everything CI runs: lint, fuzz, unit and e2e tests, the VM scenarios, then the A/B update scenarios (root)
 
 bench: ## print the benchmark table (encoder vs ffmpeg, ingest vs plain fsync, upload vs plain copy, livestream gap and latency, ...)
 	./scripts/bench
@@ -44,7 +44,7 @@ image: ## build the appliance disk image (Debian 12 via mmdebstrap) into out/ima
 ab-image: image ## the A/B disk (OVMF, systemd-boot, a UKI per version, two root slots) from make image's root into out/ab/ (root)
 	./image/ab/build
 
-ab-test: image ## the A/B update scenarios under OVMF (update, rollback); minutes each, not in vm-test (root)
+ab-test: image ## the A/B update scenarios under OVMF (refused, waits, update, rollback; power cuts during the install); part of make test (root)
 	./scripts/ab-test
 
 update-bundle: ## sign an update bundle of out/image/rootfs.img into out/update/source (UPDATE_ROOTFS, UPDATE_BOARD, UPDATE_VERSION, UPDATE_KEY)

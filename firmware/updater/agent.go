@@ -199,6 +199,9 @@ func New(cfg Config, deps Deps) (*Agent, error) {
 	if err := a.afterBoot(); err != nil {
 		return nil, err
 	}
+	if err := a.removePartial(); err != nil {
+		return nil, err
+	}
 	a.publish()
 	return a, nil
 }
@@ -227,15 +230,16 @@ func (a *Agent) publish() {
 // Run steps the machine every Poll, and takes the bundles Local hands
 // it, until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	t := time.NewTicker(a.cfg.Poll)
-	defer t.Stop()
 	for {
 		a.Step(ctx)
+		t := time.NewTimer(a.nextWake())
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return nil
 		case <-t.C:
 		case req := <-a.local:
+			t.Stop()
 			m, act, err := a.takeLocal(ctx, req.path)
 			req.done <- err
 			if err == nil {
@@ -243,6 +247,20 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// nextWake is how long Run sleeps before the next Step: a poll, or less
+// if the next check is due sooner. Polls alone made a check due a
+// fraction of a second after a poll wait for the one after it: with
+// check_interval 1m the checks came every 90 s (seen in the A/B VM).
+func (a *Agent) nextWake() time.Duration {
+	wait := a.cfg.Poll
+	if a.m.State == Idle || a.m.State == Failed {
+		if d := a.m.NextCheck.Sub(a.deps.Now()); d > 0 && d < wait {
+			wait = d
+		}
+	}
+	return wait
 }
 
 type localRequest struct {
@@ -407,10 +425,18 @@ func (a *Agent) do(ctx context.Context, act Action) Event {
 			kind = Verified
 		}
 	case Install:
-		if err = a.deps.Installer.Install(ctx, a.staged, a.manifest); err == nil {
+		// Recorded first: a power cut during the install, or before the
+		// reboot is recorded, is told apart at the next start from a
+		// version that was tried and did not come up.
+		if err = a.installing(a.manifest.Version); err != nil {
+			err = fmt.Errorf("record the install of %s: %w", a.manifest.Version, err)
+		} else if err = a.deps.Installer.Install(ctx, a.staged, a.manifest); err == nil {
 			kind = Installed
 		} else {
 			err = fmt.Errorf("install %s: %w", a.manifest.Version, err)
+			if cerr := a.installing(""); cerr != nil {
+				err = errors.Join(err, cerr)
+			}
 		}
 	case Reboot:
 		// Recorded first: after the reboot, the version the box runs

@@ -632,3 +632,115 @@ func TestASecondBundleBroughtByHandReplacesTheWaitingOne(t *testing.T) {
 		t.Fatalf("installed %v, want [1.5.0]", inst)
 	}
 }
+
+// cutInstaller keeps the agent's record as it was while Install ran: put
+// back before a restart, it is the stage folder a power cut during the
+// install (or before the reboot was recorded) leaves.
+type cutInstaller struct {
+	*updatertest.Installer
+	stage  string
+	during []byte
+}
+
+func (c *cutInstaller) Install(ctx context.Context, path string, m update.Manifest) error {
+	c.during, _ = os.ReadFile(filepath.Join(c.stage, recordName))
+	return c.Installer.Install(ctx, path, m)
+}
+
+func (c *cutInstaller) cut(t *testing.T) {
+	t.Helper()
+	if len(c.during) == 0 {
+		t.Fatal("no record was written before the install")
+	}
+	if err := os.WriteFile(filepath.Join(c.stage, recordName), c.during, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestAPowerCutDuringTheInstall(t *testing.T) {
+	t.Run("the old slot boots: installed again, not taken for bad", func(t *testing.T) {
+		r := newRig(t, night)
+		cut := &cutInstaller{Installer: r.installer, stage: r.stage}
+		r.agent.deps.Installer = cut
+		r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+		want(t, r.step(t), Rebooting, "")
+		r.takeReports()
+		cut.cut(t)
+		r.clock.Advance(time.Minute)
+		r.restart(t, "1.3.0")
+		s := r.agent.Status()
+		if s.State != Idle.String() || len(s.Bad) != 0 || !strings.Contains(s.Last, "the install of 1.4.0 was cut short") {
+			t.Fatalf("after a cut install: %+v", s)
+		}
+		if got := r.events(); len(got) != 1 || !strings.HasPrefix(got[0], "failed 1.4.0: the install of 1.4.0 was cut short") {
+			t.Fatalf("reports %q", got)
+		}
+		want(t, r.step(t), Rebooting, "")
+		if inst, _ := r.installer.Calls(); len(inst) != 2 || inst[1] != "1.4.0" {
+			t.Fatalf("installed %v", inst)
+		}
+	})
+	t.Run("the new slot boots: the update took", func(t *testing.T) {
+		r := newRig(t, night)
+		cut := &cutInstaller{Installer: r.installer, stage: r.stage}
+		r.agent.deps.Installer = cut
+		r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+		want(t, r.step(t), Rebooting, "")
+		r.takeReports()
+		cut.cut(t)
+		r.restart(t, "1.4.0") // the boot loader took the finished install's entry
+		s := r.agent.Status()
+		if s.State != Idle.String() || s.Last != "updated to 1.4.0" || len(s.Bad) != 0 {
+			t.Fatalf("after a cut before the reboot: %+v", s)
+		}
+		if got := r.events(); len(got) != 1 || !strings.HasPrefix(got[0], "updated 1.4.0: the box restarted between the install and the reboot") {
+			t.Fatalf("reports %q", got)
+		}
+	})
+	t.Run("a failed install leaves no record", func(t *testing.T) {
+		r := newRig(t, night)
+		r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+		r.installer.FailInstall = errors.New("no space")
+		want(t, r.step(t), Failed, "no space")
+		r.takeReports()
+		r.restart(t, "1.3.0")
+		if s := r.agent.Status(); s.State != Idle.String() || s.Last != "" || len(r.events()) != 0 {
+			t.Fatalf("after a failed install and a restart: %+v", s)
+		}
+	})
+}
+
+func TestAPartialDownloadIsRemovedAtStart(t *testing.T) {
+	r := newRig(t, night)
+	partial := filepath.Join(r.stage, ".tmp-twincap-1.4.0-rpi4-64.tcb-0123456789abcdef")
+	kept := filepath.Join(r.stage, "twincap-1.4.0-rpi4-64.tcb")
+	for _, p := range []string{partial, kept} {
+		if err := os.WriteFile(p, []byte("half a bundle"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.restart(t, "1.3.0")
+	if _, err := os.Stat(partial); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the partial download is still there: %v", err)
+	}
+	if _, err := os.Stat(kept); err != nil {
+		t.Fatalf("a whole bundle was removed: %v", err)
+	}
+}
+
+func TestRunWakesWhenTheNextCheckIsDue(t *testing.T) {
+	r := newRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "other-board")
+	want(t, r.step(t), Failed, "other-board")
+	if w := r.agent.nextWake(); w != r.agent.cfg.Poll {
+		t.Fatalf("an hour before the next check Run sleeps %s, want a poll (%s)", w, r.agent.cfg.Poll)
+	}
+	r.clock.Advance(time.Hour - 5*time.Second)
+	if w := r.agent.nextWake(); w != 5*time.Second {
+		t.Fatalf("5 s before the next check Run sleeps %s, want 5s", w)
+	}
+	r.clock.Advance(10 * time.Second)
+	if w := r.agent.nextWake(); w != r.agent.cfg.Poll {
+		t.Fatalf("with the check overdue Run sleeps %s, want a poll", w)
+	}
+}

@@ -21,6 +21,12 @@ type record struct {
 	// Attempt is the version the box rebooted into, and when.
 	Attempt   string    `json:"attempt,omitempty"`
 	AttemptAt time.Time `json:"attempt_at,omitzero"`
+	// Installing is the version being written to the other slot, from
+	// just before the installer starts until it fails or the reboot is
+	// recorded: found at a start, the box lost power (or was reset)
+	// during the install or between it and the reboot.
+	Installing   string    `json:"installing,omitempty"`
+	InstallingAt time.Time `json:"installing_at,omitzero"`
 	// Bad lists versions that were installed and rebooted into but did
 	// not stay (the boot loader went back to the old slot): they are not
 	// installed again, or the box would reboot into them at every check.
@@ -64,6 +70,9 @@ func (a *Agent) afterBoot() error {
 		return err
 	}
 	a.bad = r.Bad
+	if r.Attempt == "" && r.Installing != "" {
+		return a.afterCutInstall(r)
+	}
 	if r.Attempt == "" {
 		return nil
 	}
@@ -88,8 +97,34 @@ func (a *Agent) afterBoot() error {
 	return a.saveRecord(r)
 }
 
+// afterCutInstall is afterBoot when the last run was installing r's
+// version and never got to record its reboot: the power went during the
+// install, or between its end and the reboot. If the box runs that
+// version, the install had finished and the boot loader took its new
+// entry (on trial, as after a reboot): the update took. Otherwise the
+// other slot holds an unfinished write that systemd-sysupdate never
+// labelled, the version has not been tried, and the next check installs
+// it again.
+func (a *Agent) afterCutInstall(r record) error {
+	now := a.deps.Now()
+	since := now.Sub(r.InstallingAt).Round(time.Second)
+	if r.Installing == a.cfg.Current {
+		a.deps.Log.Info("updater: running the update; the box restarted before its own reboot", "version", r.Installing, "since_install", since)
+		a.note = fmt.Sprintf("updated to %s", r.Installing)
+		a.report(wire.UpdateDone, r.Installing, fmt.Sprintf("the box restarted between the install and the reboot; running it %s after the install began", since))
+	} else {
+		why := fmt.Sprintf("the install of %s was cut short: the box restarted during it (%s after it began); it will be installed again", r.Installing, since)
+		a.deps.Log.Warn("updater: "+why, "version", r.Installing, "running", a.cfg.Current)
+		a.note = why
+		a.report(wire.UpdateFailed, r.Installing, why)
+	}
+	a.m = Machine{State: Idle}
+	r.Installing, r.InstallingAt = "", time.Time{}
+	return a.saveRecord(r)
+}
+
 // attempt records the version the box is about to reboot into ("" for
-// none).
+// none); the install it follows is over.
 func (a *Agent) attempt(version string) error {
 	r, err := a.loadRecord()
 	if err != nil {
@@ -99,5 +134,43 @@ func (a *Agent) attempt(version string) error {
 	if version == "" {
 		r.AttemptAt = time.Time{}
 	}
+	r.Installing, r.InstallingAt = "", time.Time{}
 	return a.saveRecord(r)
+}
+
+// installing records that version is about to be written to the other
+// slot ("" once the installer has failed: nothing was left to boot).
+func (a *Agent) installing(version string) error {
+	r, err := a.loadRecord()
+	if err != nil {
+		return err
+	}
+	r.Installing, r.InstallingAt = version, a.deps.Now()
+	if version == "" {
+		r.InstallingAt = time.Time{}
+	}
+	return a.saveRecord(r)
+}
+
+// removePartial removes what a download or a hand-brought upload cut
+// short by a power cut left in the stage folder: durable's temporary
+// files, never renamed to a bundle (each may be as large as one).
+func (a *Agent) removePartial() error {
+	entries, err := os.ReadDir(a.cfg.StageDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("updater: %w", err)
+	}
+	for _, e := range entries {
+		if !durable.IsTemp(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(a.cfg.StageDir, e.Name())); err != nil {
+			return fmt.Errorf("updater: remove a partial download: %w", err)
+		}
+		a.deps.Log.Info("updater: removed a partial download", "file", e.Name())
+	}
+	return nil
 }

@@ -111,6 +111,9 @@ type scenario struct {
 	begun   time.Time
 	results string
 	video   video
+	// holdBundles makes the A/B scenarios' update source hold each
+	// request for a bundle until it is cleared (serveUpdates).
+	holdBundles atomic.Bool
 }
 
 // option changes a scenario before its VM is made.

@@ -189,3 +189,26 @@ func (s *Server) Finalized(id string) (Recording, error) {
 	}
 	return rec, nil
 }
+
+// UpdateAudit is the details of every update entry in server s's audit
+// trail (<data_dir>/audit.log, one JSON entry a line), in order: what the
+// box reported of its updates, as "report ID: EVENT; running R; version
+// V; ...".
+func (s *Server) UpdateAudit() ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(s.Data, "audit.log"))
+	if err != nil {
+		return nil, fmt.Errorf("vmtest: %s audit.log: %w", s.Name, err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		var e struct {
+			Action  string `json:"action"`
+			Details string `json:"details"`
+		}
+		if line == "" || json.Unmarshal([]byte(line), &e) != nil || e.Action != "update" {
+			continue // a torn last line is the server's to cut
+		}
+		out = append(out, e.Details)
+	}
+	return out, nil
+}

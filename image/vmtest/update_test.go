@@ -97,7 +97,7 @@ func (sc *scenario) bundle(v string) string {
 	ab := abDir(sc.root)
 	cmd := exec.Command("./scripts/update-bundle")
 	cmd.Dir = sc.root
-	cmd.Env = append(os.Environ(), "UPDATE_ROOTFS="+filepath.Join(ab, v, "rootfs.img"), "UPDATE_UKI="+filepath.Join(ab, v, "twincap.efi"),
+	cmd.Env = append(os.Environ(), "UPDATE_ROOTFS="+filepath.Join(ab, v, "rootfs.img.gz"), "UPDATE_UKI="+filepath.Join(ab, v, "twincap.efi"),
 		"UPDATE_VERSION="+v, "UPDATE_BOARD="+abBoard, "UPDATE_OUT="+src)
 	start := time.Now()
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -107,8 +107,40 @@ func (sc *scenario) bundle(v string) string {
 	return src
 }
 
+// audited reports whether both servers' audit trails hold the box's
+// update report of event for version.
+func (sc *scenario) audited(event, version string) bool {
+	re := regexp.MustCompile(`^report \S+: ` + regexp.QuoteMeta(event) + `; running [0-9.]+; version ` + regexp.QuoteMeta(version) + `(;|$)`)
+	for _, s := range sc.room.Servers {
+		details, err := s.UpdateAudit()
+		if err != nil {
+			return false
+		}
+		if !slices.ContainsFunc(details, re.MatchString) {
+			return false
+		}
+	}
+	return true
+}
+
+// waitAudited waits until both servers have audited each of events for
+// version.
+func (sc *scenario) waitAudited(version string, d time.Duration, events ...string) time.Duration {
+	sc.t.Helper()
+	return sc.waitFor(fmt.Sprintf("both servers' audit trails to hold %v of %s", events, version), d, func() bool {
+		for _, e := range events {
+			if !sc.audited(e, version) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
 // serveUpdates serves dir over HTTPS inside the namespace with the room's
-// server certificate (valid for 10.0.2.2).
+// server certificate (valid for 10.0.2.2). While sc.holdBundles is set,
+// a request for a bundle waits (the box shows "downloading") until it is
+// cleared: the power-cut scenario chooses when an attempt goes on.
 func (sc *scenario) serveUpdates(dir string) {
 	sc.t.Helper()
 	cert, err := tls.LoadX509KeyPair(filepath.Join(sc.room.RoomDir, "server.pem"), filepath.Join(sc.room.RoomDir, "server.key"))
@@ -120,7 +152,18 @@ func (sc *scenario) serveUpdates(dir string) {
 		sc.t.Fatal(err)
 	}
 	log := filepath.Join(sc.dir, "update-server.log")
-	srv := &http.Server{Handler: logged(log, http.FileServer(http.Dir(dir))), ReadHeaderTimeout: 10 * time.Second,
+	files := http.FileServer(http.Dir(dir))
+	held := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for strings.HasSuffix(r.URL.Path, ".tcb") && sc.holdBundles.Load() {
+			select {
+			case <-r.Context().Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		files.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: logged(log, held), ReadHeaderTimeout: 10 * time.Second,
 		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}}
 	go func() { _ = srv.ServeTLS(ln, "", "") }()
 	sc.t.Cleanup(func() { srv.Close() })
@@ -184,8 +227,10 @@ func (sc *scenario) running() string {
 
 // ukis lists the ESP's boot entries (EFI/Linux).
 func (sc *scenario) ukis() []string {
-	out := sc.guest("ls /efi/EFI/Linux/")
-	return regexp.MustCompile(`twincap_[0-9.]+(\+[0-9]+(-[0-9]+)?)?\.efi`).FindAllString(out, -1)
+	out := strings.ReplaceAll(sc.guest("ls -1 /efi/EFI/Linux/"), "\r", "")
+	// Whole lines: a temporary file sysupdate left (.#sysupdate...) is
+	// no boot entry.
+	return regexp.MustCompile(`(?m)^twincap_[0-9.]+(\+[0-9]+(-[0-9]+)?)?\.efi$`).FindAllString(out, -1)
 }
 
 // waitUpdate waits until the update agent's status satisfies ok.
@@ -222,9 +267,71 @@ func (sc *scenario) bootAB() (api, ready time.Duration) {
 	return api, ready
 }
 
+// updatedTo checks the box after its reboot into v (from prev, rebootAt):
+// the control API answers on v, systemd-bless-boot marks it good (the UKI
+// loses its try counter), the status says it took, prev keeps its slot,
+// and both servers' audit trails hold the install, the reboot (reported
+// from prev, or after the reboot if the servers had not taken them yet)
+// and, from v, that the update took. It returns the figures.
+func (sc *scenario) updatedTo(v, prev string, rebootAt time.Time) string {
+	sc.t.Helper()
+	sc.waitFor("the box's control API on the new slot", 4*time.Minute, func() bool {
+		_, ok := sc.status()
+		return ok
+	})
+	newAPI := time.Since(rebootAt)
+	if got := sc.running(); got != v {
+		sc.fatal("after the update the box runs %q, want %s", got, v)
+	}
+	blessed := sc.waitFor(v+" marked good (twincap_"+v+".efi)", 3*time.Minute, func() bool {
+		return slices.Contains(sc.ukis(), "twincap_"+v+".efi")
+	})
+	st, _ := sc.status()
+	if st.Update == nil || st.Update.Current != v || !strings.Contains(st.Update.Last, "updated to "+v) {
+		sc.fatal("update status after the update: %+v", st.Update)
+	}
+	out := sc.guest("ls /dev/disk/by-partlabel/; cat /proc/cmdline; systemctl is-active boot-complete.target twincap-selftest.service systemd-bless-boot.service")
+	if !strings.Contains(out, "twincap_"+prev) || !strings.Contains(out, "root=PARTLABEL=twincap_"+v) {
+		sc.fatal("slots after the update:\n%s", out)
+	}
+	audited := sc.waitAudited(v, 2*time.Minute, "installing", "rebooting", "updated")
+	return fmt.Sprintf("reboot_to_api=%.1fs api_to_blessed=%.1fs blessed_to_audited=%.1fs entries=%v",
+		newAPI.Seconds(), blessed.Seconds(), audited.Seconds(), sc.ukis())
+}
+
+// rolledBack checks that bad, rebooted into at rebootAt as the guest's
+// start number starts, was tried three times (its self-test fails each
+// time) and that systemd-boot went back to back by itself; the agent then
+// lists bad as bad, says why, and both servers audit the rollback. It
+// returns the figures.
+func (sc *scenario) rolledBack(bad, back string, rebootAt time.Time, starts int) string {
+	sc.t.Helper()
+	// Three tries of bad, then back again.
+	sc.waitGuestStart(starts+3, 12*time.Minute)
+	backAt := sc.waitUpdate(back+" again, with "+bad+" recorded as bad", 4*time.Minute, func(st box.Status) bool {
+		return st.Update.Current == back && slices.Contains(st.Update.Bad, bad)
+	})
+	rollback := time.Since(rebootAt)
+	if v := sc.running(); v != back {
+		sc.fatal("after the rollback the box runs %q, want %s", v, back)
+	}
+	st, _ := sc.status()
+	u := sc.ukis()
+	if !slices.Contains(u, "twincap_"+back+".efi") || !slices.ContainsFunc(u, func(s string) bool { return strings.HasPrefix(s, "twincap_"+bad+"+0-") }) {
+		sc.fatal("ESP entries after the rollback: %v", u)
+	}
+	if !strings.Contains(st.Update.Reason+st.Update.Last, bad+" did not come up") {
+		sc.fatal("the status does not say why: %+v", st.Update)
+	}
+	audited := sc.waitAudited(bad, 2*time.Minute, "installing", "rebooting", "rolled_back")
+	return fmt.Sprintf("reboot_into_%s_to_back_on_%s=%.1fs (ready after back: %.1fs, audited %.1fs later) guest_starts=%d entries=%v reason=%q",
+		bad, back, rollback.Seconds(), backAt.Seconds(), audited.Seconds(), sc.vm.GuestStarts(sc.vm.Boots()), u, st.Update.Reason)
+}
+
 // TestABUpdate: the box finds 0.2.0 at the update source, installs it in
 // the free slot through systemd-sysupdate, reboots, comes up on 0.2.0 and
-// systemd-bless-boot marks it good (the UKI loses its try counter).
+// systemd-bless-boot marks it good (the UKI loses its try counter); both
+// servers audit each step.
 func TestABUpdate(t *testing.T) {
 	sc := newABScenario(t)
 	sc.serveUpdates(sc.bundle("0.2.0"))
@@ -241,28 +348,9 @@ func TestABUpdate(t *testing.T) {
 	offered := time.Since(loggedIn)
 	sc.waitGuestStart(2, 8*time.Minute)
 	rebootAt := time.Now()
-	installed := rebootAt.Sub(loggedIn)
-	sc.waitFor("the box's control API on the new slot", 4*time.Minute, func() bool {
-		_, ok := sc.status()
-		return ok
-	})
-	newAPI := time.Since(rebootAt)
-	if v := sc.running(); v != "0.2.0" {
-		sc.fatal("after the update the box runs %q, want 0.2.0", v)
-	}
-	blessed := sc.waitFor("0.2.0 marked good (twincap_0.2.0.efi)", 3*time.Minute, func() bool {
-		return slices.Contains(sc.ukis(), "twincap_0.2.0.efi")
-	})
-	st, _ := sc.status()
-	if st.Update == nil || st.Update.Current != "0.2.0" || !strings.Contains(st.Update.Last, "updated to 0.2.0") {
-		sc.fatal("update status after the update: %+v", st.Update)
-	}
-	out := sc.guest("ls /dev/disk/by-partlabel/; cat /proc/cmdline; systemctl is-active boot-complete.target twincap-selftest.service systemd-bless-boot.service")
-	if !strings.Contains(out, "twincap_0.1.0") || !strings.Contains(out, "root=PARTLABEL=twincap_0.2.0") {
-		sc.fatal("slots after the update:\n%s", out)
-	}
-	sc.result(fmt.Sprintf("uefi_boot_to_api=%.1fs uefi_boot_to_ready=%.1fs login_to_offer=%.1fs login_to_reboot=%.1fs reboot_to_api=%.1fs api_to_blessed=%.1fs entries=%v",
-		api.Seconds(), ready.Seconds(), offered.Seconds(), installed.Seconds(), newAPI.Seconds(), blessed.Seconds(), sc.ukis()))
+	figures := sc.updatedTo("0.2.0", "0.1.0", rebootAt)
+	sc.result(fmt.Sprintf("uefi_boot_to_api=%.1fs uefi_boot_to_ready=%.1fs login_to_offer=%.1fs login_to_reboot=%.1fs %s",
+		api.Seconds(), ready.Seconds(), offered.Seconds(), rebootAt.Sub(loggedIn).Seconds(), figures))
 }
 
 // TestABRollback: 0.3.0's daemon never becomes ready. The self-test fails
@@ -278,28 +366,9 @@ func TestABRollback(t *testing.T) {
 	sc.waitGuestStart(2, 8*time.Minute)
 	rebootAt := time.Now()
 	sc.t.Logf("0.3.0 installed; rebooting into it %.1f s after the login", rebootAt.Sub(loggedIn).Seconds())
-	// Three tries of 0.3.0, then 0.1.0 again: five starts in all.
-	sc.waitGuestStart(5, 12*time.Minute)
-	back := sc.waitUpdate("0.1.0 again, with 0.3.0 recorded as bad", 4*time.Minute, func(st box.Status) bool {
-		return st.Update.Current == "0.1.0" && slices.Contains(st.Update.Bad, "0.3.0")
-	})
-	rollback := time.Since(rebootAt)
-	if v := sc.running(); v != "0.1.0" {
-		sc.fatal("after the rollback the box runs %q", v)
-	}
-	st, _ := sc.status()
-	u := sc.ukis()
-	if !slices.Contains(u, "twincap_0.1.0.efi") || !slices.ContainsFunc(u, func(s string) bool { return strings.HasPrefix(s, "twincap_0.3.0+0-") }) {
-		sc.fatal("ESP entries after the rollback: %v", u)
-	}
-	if !strings.Contains(st.Update.Reason+st.Update.Last, "0.3.0 did not come up") {
-		sc.fatal("the status does not say why: %+v", st.Update)
-	}
-	sc.result(fmt.Sprintf("reboot_into_0.3.0_to_back_on_0.1.0=%.1fs (ready after back: %.1fs) guest_starts=%d entries=%v reason=%q",
-		rollback.Seconds(), back.Seconds(), sc.vm.GuestStarts(sc.vm.Boots()), u, st.Update.Reason))
+	sc.result(sc.rolledBack("0.3.0", "0.1.0", rebootAt, 2))
 }
 
-// bundleTool builds twincap-bundle once per test binary.
 func bundleTool(t *testing.T, root string) string {
 	t.Helper()
 	bin := filepath.Join(root, "out", "vmtest", "bin", "twincap-bundle")
@@ -333,14 +402,19 @@ func writeIndex(t *testing.T, dir, name, version, board string) {
 	}
 }
 
-// TestABRefused offers three bundles the box must refuse before anything
-// is written: one signed by a key the box does not trust, a truncated one
-// (with an index that matches it, so only the bundle's own checks can
-// tell), and one signed for another board (with an index that claims this
-// one). Each time the box keeps running and its status says why; at the
-// end slot B is still _empty and the ESP holds only 0.1.0.
-func TestABRefused(t *testing.T) {
-	sc := newABScenario(t)
+// refusal is a bundle the box must refuse before anything is written.
+type refusal struct {
+	what, version, want string
+	offer               func(v string) string // makes the bundle in the source; its name
+}
+
+// refusals are TestABRefused's three bundles, made in src: one signed by
+// a key the box does not trust, a truncated one (with an index that
+// matches it, so only the bundle's own checks can tell), and one signed
+// for another board (with an index that claims this one).
+func (sc *scenario) refusals(src string) []refusal {
+	t := sc.t
+	t.Helper()
 	tool := bundleTool(t, sc.root)
 	key := filepath.Join(sc.root, "out", "update", "dev.key")
 	rogue := filepath.Join(sc.dir, "rogue")
@@ -357,7 +431,6 @@ func TestABRefused(t *testing.T) {
 	}
 	_ = os.WriteFile(filepath.Join(payloads, "rootfs.img"), root, 0o644)
 	_ = os.WriteFile(filepath.Join(payloads, "twincap.efi"), root[:256<<10], 0o644)
-	src := filepath.Join(sc.dir, "source")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -370,10 +443,7 @@ func TestABRefused(t *testing.T) {
 		}
 		return name
 	}
-	cases := []struct {
-		what, version, want string
-		offer               func(v string) string
-	}{
+	return []refusal{
 		{"signed by an unknown key", "0.4.0", "unknown key", func(v string) string {
 			return create(v, abBoard, rogue+".key")
 		}},
@@ -390,15 +460,18 @@ func TestABRefused(t *testing.T) {
 			return create(v, "other-board", key)
 		}},
 	}
-	sc.serveUpdates(src)
-	sc.maintenanceAllDay()
-	sc.bootAB()
-	sc.login()
+}
+
+// refuseEach offers each bundle in turn and checks that the box refuses
+// it, keeps running and says why, in its status and in both servers'
+// audit trails; it returns the figures.
+func (sc *scenario) refuseEach(src string, cases []refusal) []string {
+	sc.t.Helper()
 	var figures []string
 	for _, c := range cases {
 		name := c.offer(c.version)
 		// The index claims this board and matches the file as served.
-		writeIndex(t, src, name, c.version, abBoard)
+		writeIndex(sc.t, src, name, c.version, abBoard)
 		offered := time.Now()
 		sc.waitUpdate("the box to refuse the bundle "+c.what, 5*time.Minute, func(st box.Status) bool {
 			return st.Update.State == "failed" && strings.Contains(st.Update.Reason, name)
@@ -410,8 +483,18 @@ func TestABRefused(t *testing.T) {
 		if st.Phase != "idle" || st.Room != "connected" {
 			sc.fatal("after refusing the bundle %s the box is %s, room %s", c.what, st.Phase, st.Room)
 		}
-		figures = append(figures, fmt.Sprintf("%s: refused %.0fs after the offer: %q", c.what, time.Since(offered).Seconds(), st.Update.Reason))
+		took := time.Since(offered)
+		sc.waitAudited(c.version, time.Minute, "refused")
+		figures = append(figures, fmt.Sprintf("%s: refused %.0fs after the offer: %q", c.what, took.Seconds(), st.Update.Reason))
 	}
+	return figures
+}
+
+// nothingWritten checks that the refusals left the factory state: 0.1.0
+// running, slot B _empty, sysupdate's source folder empty, only 0.1.0's
+// boot entry.
+func (sc *scenario) nothingWritten() {
+	sc.t.Helper()
 	if v := sc.running(); v != "0.1.0" {
 		sc.fatal("the box runs %q after three refused bundles", v)
 	}
@@ -422,7 +505,67 @@ func TestABRefused(t *testing.T) {
 	if u := sc.ukis(); !slices.Equal(u, []string{"twincap_0.1.0.efi"}) {
 		sc.fatal("ESP entries after the refusals: %v", u)
 	}
+}
+
+// TestABRefused offers three bundles the box must refuse before anything
+// is written (refusals). Each time the box keeps running and its status
+// says why; at the end slot B is still _empty and the ESP holds only
+// 0.1.0.
+func TestABRefused(t *testing.T) {
+	sc := newABScenario(t)
+	src := filepath.Join(sc.dir, "source")
+	cases := sc.refusals(src)
+	sc.serveUpdates(src)
+	sc.maintenanceAllDay()
+	sc.bootAB()
+	sc.login()
+	figures := sc.refuseEach(src, cases)
+	sc.nothingWritten()
 	sc.result(strings.Join(figures, "; "))
+}
+
+// offerDuringInterview starts an interview, has the source offer version
+// v and checks that while it runs the box asks the source nothing (no
+// check, no download), installs nothing and does not reboot, for longer
+// than a check takes to come due (check_interval 1m after the last one;
+// 15 s more). The agent says it waits for the interview, or,
+// if its last check had failed (a refused bundle), keeps showing that
+// failure until a check can begin. It stops the interview and waits until
+// both servers hold it; the box then updates. It returns the recording,
+// when it was delivered, and the figures.
+func (sc *scenario) offerDuringInterview(v string, offer func()) (id string, deliveredAt time.Time, figures string) {
+	sc.t.Helper()
+	served := func() []string {
+		b, _ := os.ReadFile(filepath.Join(sc.dir, "update-server.log"))
+		return strings.Fields(strings.ReplaceAll(string(b), " ", "_"))
+	}
+	before := len(served())
+	id, started := sc.start()
+	offer()
+	st, _ := sc.status()
+	if st.Update == nil {
+		sc.fatal("no update status")
+	}
+	due := st.Update.CheckedAt.Add(time.Minute + 15*time.Second)
+	if d := time.Until(due); d > 0 {
+		sc.sleep(d)
+	}
+	st, _ = sc.status()
+	waiting := st.Update.State == "waiting" && strings.Contains(st.Update.Reason, "an interview is running")
+	if st.Phase != "recording" || !(waiting || st.Update.State == "failed") {
+		sc.fatal("during the interview: phase %s, update %+v", st.Phase, st.Update)
+	}
+	if asked := served()[before:]; len(asked) > 0 {
+		sc.fatal("the box asked the source during the interview: %q", asked)
+	}
+	if sc.vm.GuestStarts(sc.vm.Boots()) != 1 {
+		sc.fatal("the box rebooted during the interview")
+	}
+	reason := st.Update.State + ": " + st.Update.Reason
+	stopped := sc.stop(id)
+	delivered := sc.waitDelivered(id, 3*time.Minute)
+	return id, time.Now(), fmt.Sprintf("interview=%.0fs (%.0fs past the last check) while_recording=%q delivered_after_stop=%.1fs",
+		stopped.Sub(started).Seconds(), stopped.Sub(st.Update.CheckedAt).Seconds(), reason, delivered.Seconds())
 }
 
 // TestABUpdateWaitsForTheInterview: 0.2.0 is offered while an interview
@@ -431,38 +574,260 @@ func TestABRefused(t *testing.T) {
 // recording is whole on both servers.
 func TestABUpdateWaitsForTheInterview(t *testing.T) {
 	sc := newABScenario(t)
-	sc.serveUpdates(sc.bundle("0.2.0"))
+	src := sc.bundleHidden("0.2.0")
+	sc.serveUpdates(src)
 	sc.maintenanceAllDay()
 	sc.bootAB()
 	sc.login()
-	id, started := sc.start()
-	// Two checks' worth (check_interval 1m, the agent re-evaluates every
-	// 30 s): the agent must be waiting, not installing.
-	sc.sleep(150 * time.Second)
-	st, _ := sc.status()
-	if st.Phase != "recording" || st.Update == nil || (st.Update.State != "waiting" && st.Update.State != "idle") {
-		sc.fatal("during the interview: phase %s, update %+v", st.Phase, st.Update)
-	}
-	if sc.vm.GuestStarts(sc.vm.Boots()) != 1 {
-		sc.fatal("the box rebooted during the interview")
-	}
-	reason := st.Update.Reason
-	stopped := sc.stop(id)
-	delivered := sc.waitDelivered(id, 3*time.Minute)
-	deliveredAt := time.Now()
+	id, deliveredAt, figures := sc.offerDuringInterview("0.2.0", func() { sc.offer(src, "0.2.0") })
 	sc.waitGuestStart(2, 10*time.Minute)
 	rebootAt := time.Now()
 	if rebootAt.Before(deliveredAt.Add(-time.Second)) {
 		sc.fatal("the box rebooted before the recording was delivered")
 	}
-	sc.waitFor("the box's control API on the new slot", 4*time.Minute, func() bool {
-		_, ok := sc.status()
-		return ok
-	})
-	if v := sc.running(); v != "0.2.0" {
-		sc.fatal("after the interview the box updated to %q, want 0.2.0", v)
-	}
+	updated := sc.updatedTo("0.2.0", "0.1.0", rebootAt)
 	p, _ := sc.checkRecording(id)
-	sc.result(fmt.Sprintf("interview=%.0fs while_recording=%q delivered_after_stop=%.1fs delivered_to_reboot=%.0fs recorded=%.1fs",
-		stopped.Sub(started).Seconds(), reason, delivered.Seconds(), rebootAt.Sub(deliveredAt).Seconds(), p.Duration))
+	sc.result(fmt.Sprintf("%s delivered_to_reboot=%.0fs recorded=%.1fs %s", figures, rebootAt.Sub(deliveredAt).Seconds(), p.Duration, updated))
+}
+
+// bundleHidden signs version v into src (bundle) and keeps its index
+// aside, as index-<v>.json, until offer makes it the source's.
+func (sc *scenario) bundleHidden(v string) string {
+	sc.t.Helper()
+	src := sc.bundle(v)
+	if err := os.Rename(filepath.Join(src, "index.json"), filepath.Join(src, "index-"+v+".json")); err != nil {
+		sc.t.Fatal(err)
+	}
+	return src
+}
+
+// offer makes src's index the one bundleHidden kept for version v.
+func (sc *scenario) offer(src, v string) {
+	sc.t.Helper()
+	b, err := os.ReadFile(filepath.Join(src, "index-"+v+".json"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(src, "index.json.tmp"), b, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(filepath.Join(src, "index.json.tmp"), filepath.Join(src, "index.json"))
+	}
+	if err != nil {
+		sc.t.Fatal(err)
+	}
+}
+
+// TestABLifecycle is the A/B scenarios of one box, one VM: the checks of
+// TestABRefused, TestABUpdateWaitsForTheInterview (with TestABUpdate's)
+// and TestABRollback in a row, each booting no VM of its own. The three
+// bad bundles are refused on 0.1.0; 0.2.0, offered during an interview,
+// waits for it and is installed once both servers hold it; then 0.3.0,
+// whose daemon never becomes ready, goes into the slot 0.1.0 had and is
+// rolled back to 0.2.0 by systemd-boot. make ab-test (and make test) runs
+// this and TestABPowerCut; the single scenarios remain for VMTEST_RUN.
+func TestABLifecycle(t *testing.T) {
+	sc := newABScenario(t)
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Minute)
+	t.Cleanup(cancel)
+	sc.ctx = ctx
+	src := sc.bundleHidden("0.2.0")
+	sc.bundleHidden("0.3.0")
+	cases := sc.refusals(src)
+	sc.serveUpdates(src)
+	sc.maintenanceAllDay()
+	api, ready := sc.bootAB()
+	sc.login()
+	var figures []string
+	step := func(name string, begun time.Time, f string) {
+		figures = append(figures, fmt.Sprintf("[%s %.0fs] %s", name, time.Since(begun).Seconds(), f))
+	}
+	begun := time.Now()
+	refused := sc.refuseEach(src, cases)
+	sc.nothingWritten()
+	step("refused", begun, strings.Join(refused, "; "))
+
+	begun = time.Now()
+	id, deliveredAt, waited := sc.offerDuringInterview("0.2.0", func() { sc.offer(src, "0.2.0") })
+	sc.waitGuestStart(2, 10*time.Minute)
+	rebootAt := time.Now()
+	if rebootAt.Before(deliveredAt.Add(-time.Second)) {
+		sc.fatal("the box rebooted before the recording was delivered")
+	}
+	// 0.3.0 is offered at once, so that 0.2.0's first check finds it, but
+	// its bundle is held until 0.2.0 has been checked.
+	sc.holdBundles.Store(true)
+	sc.offer(src, "0.3.0")
+	updated := sc.updatedTo("0.2.0", "0.1.0", rebootAt)
+	p, _ := sc.checkRecording(id)
+	step("waits, then updates", begun, fmt.Sprintf("%s delivered_to_reboot=%.0fs recorded=%.1fs %s", waited, rebootAt.Sub(deliveredAt).Seconds(), p.Duration, updated))
+
+	begun = time.Now()
+	sc.holdBundles.Store(false)
+	sc.waitGuestStart(3, 8*time.Minute)
+	rebootAt = time.Now()
+	step("rolls back", begun, fmt.Sprintf("release_to_reboot=%.0fs %s", rebootAt.Sub(begun).Seconds(), sc.rolledBack("0.3.0", "0.2.0", rebootAt, 3)))
+	sc.result(fmt.Sprintf("uefi_boot_to_api=%.1fs uefi_boot_to_ready=%.1fs %s", api.Seconds(), ready.Seconds(), strings.Join(figures, " ")))
+}
+
+// a loop that waits there for a moment of the install.
+func (sc *scenario) guestWait(what, command string, d time.Duration) string {
+	sc.t.Helper()
+	ctx, cancel := context.WithTimeout(sc.ctx, d)
+	defer cancel()
+	out, rc, err := sc.vm.Shell(ctx, command)
+	if err != nil || rc != 0 {
+		sc.fatal("waiting in the guest for %s: exit %d, %v:\n%s", what, rc, err, out)
+	}
+	return out
+}
+
+// recordOne records a 20 s interview (as TestBootRecordStop: under TCG
+// the first seconds of one are slow to come) and checks that both
+// servers hold it whole: the box records after whatever happened before.
+func (sc *scenario) recordOne(after string) float64 {
+	sc.t.Helper()
+	id, started := sc.start()
+	sc.sleep(20 * time.Second)
+	stopped := sc.stop(id)
+	sc.waitDelivered(id, 2*time.Minute)
+	p, _ := sc.checkRecording(id)
+	if wall := stopped.Sub(started).Seconds(); p.Duration < wall-3 {
+		sc.fatal("after %s: recorded %.1f s of a %.1f s interview", after, p.Duration, wall)
+	}
+	return p.Duration
+}
+
+// The moments of an installation that TestABPowerCut cuts the power at.
+// Each wait is a guest shell loop that returns at the moment, freezing
+// what would go on past it (SIGSTOP) so that the cut falls there and not
+// a little later, and prints what the test checks it hit the moment.
+var powerCuts = []struct {
+	name, wait string
+	// at holds the beginnings of lines the guest must show at the cut,
+	// lines whole lines it must show, absent whole lines it must not
+	// (the moment was missed). Lines, not substrings: the shell echoes
+	// the loop as typed.
+	at, lines, absent []string
+}{
+	{
+		name: "during the download",
+		wait: `until f=$(find /var/lib/twincap -name '.tmp-twincap-*.tcb-*' -size +4M | head -n 1); [ -n "$f" ]; do sleep 0.2; done; ` +
+			`ls -l "$f"; echo "partial download: $f"; ls -1 /dev/disk/by-partlabel/`,
+		at:    []string{"partial download: /var/lib/twincap/update/"},
+		lines: []string{"_empty"},
+	},
+	{
+		name: "during the partition write (systemd-import)",
+		wait: `until p=$(pidof systemd-import); do sleep 0.2; done; sleep 3; kill -STOP $p && echo "systemd-import $p stopped"; ` +
+			`ls -1 /dev/disk/by-partlabel/; ls -1a /efi/EFI/Linux/`,
+		at:     []string{"systemd-import "},
+		lines:  []string{"_empty"},
+		absent: []string{"twincap_0.2.0", "twincap_0.2.0+3-0.efi"},
+	},
+	{
+		name: "after the root is written, before the UKI is on the ESP",
+		wait: `until p=$(pidof systemd-import); do sleep 0.1; done; while kill -0 $p 2>/dev/null; do sleep 0.02; done; ` +
+			`kill -STOP $(pidof systemd-sysupdate) && echo "root written by $p; systemd-sysupdate stopped"; ls -1 /dev/disk/by-partlabel/; ls -1a /efi/EFI/Linux/`,
+		at:     []string{"root written by "},
+		lines:  []string{"_empty"},
+		absent: []string{"twincap_0.2.0", "twincap_0.2.0+3-0.efi"},
+	},
+	{
+		name: "after the UKI is on the ESP, before the reboot",
+		wait: `until [ -e /efi/EFI/Linux/twincap_0.2.0+3-0.efi ]; do sleep 0.02; done; systemctl kill --signal=SIGSTOP twincap-box.service && echo "daemon stopped"; ` +
+			`ls -1 /dev/disk/by-partlabel/; ls -1a /efi/EFI/Linux/`,
+		lines: []string{"daemon stopped", "twincap_0.2.0+3-0.efi", "twincap_0.2.0"},
+	},
+}
+
+// TestABPowerCut: the power goes (QEMU is killed) at four moments of an
+// installation of 0.2.0, one VM and one disk throughout. After each of
+// the first three the box boots 0.1.0 again with slot B still _empty and
+// only 0.1.0's boot entry, records an interview onto both servers, and
+// the agent, which says the install was cut short (and the servers audit
+// it), installs again and reaches the next moment: the retry works from
+// whatever the cut left. After the last, with the whole update set
+// written, systemd-boot boots 0.2.0 on trial as it would have after the
+// agent's reboot; it is marked good, the agent says it took, both
+// servers audit it, and the box records on it.
+func TestABPowerCut(t *testing.T) {
+	sc := newABScenario(t)
+	// One OVMF boot per cut and one after the last: more than one
+	// update's 25 minutes.
+	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Minute)
+	t.Cleanup(cancel)
+	sc.ctx = ctx
+	sc.holdBundles.Store(true)
+	sc.serveUpdates(sc.bundle("0.2.0"))
+	sc.maintenanceAllDay()
+	sc.bootAB()
+	sc.login()
+	var figures []string
+	for i, c := range powerCuts {
+		if i > 0 {
+			api, _ := sc.boot(true)
+			if v := sc.running(); v != "0.1.0" {
+				sc.fatal("after the power cut %s the box runs %q, want 0.1.0", powerCuts[i-1].name, v)
+			}
+			out := sc.guest("ls /dev/disk/by-partlabel/; find /var/lib/twincap -name '.tmp-twincap-*' | sed 's/^/left=/'")
+			if !strings.Contains(out, "_empty") || strings.Contains(out, "twincap_0.2.0") || strings.Contains(out, "left=/var/") {
+				sc.fatal("after the power cut %s (slot B must be _empty, no partial download left):\n%s", powerCuts[i-1].name, out)
+			}
+			if u := sc.ukis(); !slices.Equal(u, []string{"twincap_0.1.0.efi"}) {
+				sc.fatal("ESP entries after the power cut %s: %v", powerCuts[i-1].name, u)
+			}
+			if i > 1 { // the install had begun
+				st, _ := sc.status()
+				if st.Update == nil || !strings.Contains(st.Update.Last, "the install of 0.2.0 was cut short") || len(st.Update.Bad) != 0 {
+					sc.fatal("after the power cut %s the agent says %+v", powerCuts[i-1].name, st.Update)
+				}
+				sc.waitAudited("0.2.0", time.Minute, "failed")
+			}
+			rec := sc.recordOne("the power cut " + powerCuts[i-1].name)
+			figures = append(figures, fmt.Sprintf("after the cut %s: boot_to_api=%.1fs recorded=%.1fs", powerCuts[i-1].name, api.Seconds(), rec))
+		}
+		begun := time.Now()
+		sc.holdBundles.Store(false) // the attempt goes on
+		out := sc.guestWait(c.name, c.wait, 15*time.Minute)
+		sc.holdBundles.Store(true) // and the next boot's waits for the test
+		shown := strings.Split(strings.ReplaceAll(out, "\r", ""), "\n")
+		for _, w := range c.at {
+			if !slices.ContainsFunc(shown, func(l string) bool { return strings.HasPrefix(l, w) }) {
+				sc.fatal("the cut %s: no line %q... in what the guest showed at it:\n%s", c.name, w, out)
+			}
+		}
+		for _, w := range c.lines {
+			if !slices.Contains(shown, w) {
+				sc.fatal("the cut %s: no line %q in what the guest showed at it:\n%s", c.name, w, out)
+			}
+		}
+		for _, w := range c.absent {
+			if slices.Contains(shown, w) {
+				sc.fatal("the cut %s came too late: %q in what the guest showed at it:\n%s", c.name, w, out)
+			}
+		}
+		agent := "no answer" // the daemon stopped at the last moment
+		if st, ok := sc.status(); ok && st.Update != nil {
+			agent = st.Update.State
+		}
+		sc.vm.Kill()
+		t.Logf("power cut %s, %.1f s into the attempt (agent: %s); the guest showed:\n%s", c.name, time.Since(begun).Seconds(), agent, out)
+		figures = append(figures, fmt.Sprintf("cut %s %.0fs into the attempt", c.name, time.Since(begun).Seconds()))
+	}
+	// The update set was whole at the last cut: 0.2.0 boots on trial.
+	sc.holdBundles.Store(false)
+	api, _ := sc.boot(true)
+	if v := sc.running(); v != "0.2.0" {
+		sc.fatal("after the power cut with 0.2.0's UKI on the ESP the box runs %q, want 0.2.0 (on trial)", v)
+	}
+	blessed := sc.waitFor("0.2.0 marked good (twincap_0.2.0.efi)", 3*time.Minute, func() bool {
+		return slices.Contains(sc.ukis(), "twincap_0.2.0.efi")
+	})
+	st, _ := sc.status()
+	if st.Update == nil || st.Update.Current != "0.2.0" || st.Update.Last != "updated to 0.2.0" || len(st.Update.Bad) != 0 {
+		sc.fatal("update status on 0.2.0 after the last power cut: %+v", st.Update)
+	}
+	sc.waitAudited("0.2.0", 2*time.Minute, "updated")
+	rec := sc.recordOne("the update")
+	figures = append(figures, fmt.Sprintf("on 0.2.0: boot_to_api=%.1fs api_to_blessed=%.1fs recorded=%.1fs entries=%v", api.Seconds(), blessed.Seconds(), rec, sc.ukis()))
+	sc.result(strings.Join(figures, "; "))
 }

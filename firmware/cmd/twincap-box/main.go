@@ -145,7 +145,7 @@ func run() error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return b.Run(gctx) })
 	if agent != nil {
-		g.Go(func() error { return agent.Run(gctx) })
+		g.Go(func() error { return runAgent(gctx, agent, b) })
 	}
 	g.Go(func() error {
 		log.Info("control API listening", "addr", "http://"+ln.Addr().String())

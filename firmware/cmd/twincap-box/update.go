@@ -2,14 +2,17 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"twincap/firmware/box"
 	"twincap/firmware/config"
+	"twincap/firmware/policy"
 	"twincap/firmware/update"
 	"twincap/firmware/updater"
 	"twincap/firmware/updater/sysupdate"
@@ -26,8 +29,9 @@ const (
 )
 
 var sysupdateNames = map[string]string{
-	"rootfs.img":  "twincap_@v.root.img",
-	"twincap.efi": "twincap_@v.efi",
+	"rootfs.img":    "twincap_@v.root.img",
+	"rootfs.img.gz": "twincap_@v.root.img.gz", // gzipped; systemd-import inflates it
+	"twincap.efi":   "twincap_@v.efi",
 }
 
 // newAgent makes the update agent with systemd-sysupdate as its installer:
@@ -91,4 +95,31 @@ func imageVersion(path string) (string, error) {
 		return "", err
 	}
 	return "", errors.New(path + " has no IMAGE_VERSION: the image does not say which version it is")
+}
+
+// runAgent runs the update agent once the box has restored its operator
+// session and joined the room (every server answered), or after the
+// room's connect window (2 minutes) at the latest: the agent's first
+// check, at its start, then finds the maintenance window readable instead
+// of waiting a poll (30 s) for it. Seen in the A/B VM: a check made before
+// the session was restored cost every boot with an update pending 30 s.
+func runAgent(ctx context.Context, agent *updater.Agent, b *box.Box) error {
+	select {
+	case <-b.Ready():
+	case <-ctx.Done():
+		return nil
+	}
+	window := time.After(2 * time.Minute)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for b.Status().Room == policy.Connecting.String() {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-window:
+			return agent.Run(ctx)
+		case <-tick.C:
+		}
+	}
+	return agent.Run(ctx)
 }
