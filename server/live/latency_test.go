@@ -140,17 +140,21 @@ func measureCaptureToRTP(t *testing.T, chunk time.Duration) LatencyReport {
 	var onChunk func(c encoder.Chunk, start time.Time)
 	if chunk > 0 {
 		onChunk = func(c encoder.Chunk, start time.Time) {
+			// Stamped before it is published: a viewer may have its first
+			// packet before PublishPart returns.
+			at := time.Now()
 			r.hub.PublishPart(recID, c.Seq, uint32(c.Part), c.Data)
-			pubs <- published{c.Seq, c.Start, c.Part == 0, time.Now(), start}
+			pubs <- published{c.Seq, c.Start, c.Part == 0, at, start}
 		}
 	}
 	go func() {
 		perr <- livetest.PacedChunks(pctx, livetest.RecordConfig{SegmentDuration: segLen, ChunkDuration: chunk}, onChunk,
 			func(s segment.Segment, start time.Time) {
 				// The segment once durable; with chunks, the hub ignores it.
+				at := time.Now()
 				r.hub.Publish(recID, s.Seq, s.Data)
 				if chunk == 0 || s.Seq == segment.InitSeq {
-					pubs <- published{s.Seq, s.Start, s.Seq != segment.InitSeq, time.Now(), start}
+					pubs <- published{s.Seq, s.Start, s.Seq != segment.InitSeq, at, start}
 				}
 			})
 		close(pubs)
