@@ -209,36 +209,53 @@ func parseFragment(t tracks, b []byte) (fragment, error) {
 }
 
 // annexB converts one AVCC (4-byte length-prefixed) access unit into the
-// Annex-B form pion's H.264 payloader splits at start codes. An IDR gets
-// the init segment's SPS and PPS in front unless it carries its own, so a
-// decoder can start there. Delimiters are dropped (the payloader would).
+// Annex-B form pion's H.264 payloader splits at start codes. An IDR starts
+// with its parameter sets, its own or else the init segment's SPS and PPS,
+// so a decoder can start there. Delimiters are dropped (the payloader
+// would).
 func annexB(t tracks, avcc []byte) ([]byte, bool, error) {
 	nalus, err := h264.SplitAVCC(avcc)
 	if err != nil {
 		return nil, false, err
 	}
-	key, haveSPS := false, false
+	key := false
+	var sps, pps [][]byte
 	n := 0
 	for _, u := range nalus {
 		switch h264.NALType(u) {
 		case h264.NALIDR:
 			key = true
 		case h264.NALSPS:
-			haveSPS = true
+			sps = append(sps, u)
+		case h264.NALPPS:
+			pps = append(pps, u)
 		}
 		n += 4 + len(u)
 	}
-	if key && !haveSPS {
-		n += 8 + len(t.sps) + len(t.pps)
+	params := false
+	if key {
+		if len(sps) == 0 {
+			sps = [][]byte{t.sps}
+			n += 4 + len(t.sps)
+		}
+		if len(pps) == 0 {
+			pps = [][]byte{t.pps}
+			n += 4 + len(t.pps)
+		}
+		params = true
 	}
 	out := make([]byte, 0, n)
-	if key && !haveSPS {
-		out = appendNALU(out, t.sps)
-		out = appendNALU(out, t.pps)
+	if params {
+		for _, u := range append(sps, pps...) {
+			out = appendNALU(out, u)
+		}
 	}
 	for _, u := range nalus {
-		if len(u) == 0 || h264.NALType(u) == h264.NALAUD {
+		switch ty := h264.NALType(u); {
+		case len(u) == 0 || ty == h264.NALAUD:
 			continue
+		case params && (ty == h264.NALSPS || ty == h264.NALPPS):
+			continue // already in front
 		}
 		out = appendNALU(out, u)
 	}
