@@ -34,8 +34,6 @@ type video struct {
 	// Input is the camera input (camera_input); "" keeps vivid's
 	// current one, its webcam.
 	Input string
-	// Preset is x264's preset; "" keeps the image's.
-	Preset string
 }
 
 // maxAVDrift is how much the audio track's length may differ from the
@@ -135,9 +133,6 @@ func withVideo(v video) option {
 			`camera = "@CAMERA@"`, camera, "@MICROPHONE@", "hw:Loopback,1,0",
 			"width = 640", fmt.Sprintf("width = %d", v.Width), "height = 480", fmt.Sprintf("height = %d", v.Height),
 			"fps = 15", fmt.Sprintf("fps = %d", v.FPS)).Replace(string(tmpl))
-		if v.Preset != "" {
-			conf = strings.Replace(conf, `preset = "veryfast"`, fmt.Sprintf("preset = %q", v.Preset), 1)
-		}
 		path := filepath.Join(sc.dir, "box.toml")
 		if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 			return err

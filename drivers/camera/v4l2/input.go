@@ -52,7 +52,7 @@ func (t Timings) fits(want camera.Format) bool {
 }
 
 // source is the part of a device that chooses what it captures: the input
-// and, on a DV input, the video mode. open_linux.go implements it with
+// and, on a DV input, the video mode. input_linux.go implements it with
 // the V4L2 ioctls the webcam package lacks; the tests with a fake.
 type source interface {
 	Inputs() ([]Input, error)
@@ -77,10 +77,13 @@ type source interface {
 func selectSource(path string, dev source, input string, want camera.Format) error {
 	ins, err := dev.Inputs()
 	if err != nil || len(ins) == 0 {
-		if input != "" {
-			return fmt.Errorf("v4l2: camera %s: input %q configured, but the device lists no inputs: %v", path, input, err)
+		switch {
+		case input == "":
+			return nil
+		case err != nil:
+			return fmt.Errorf("v4l2: camera %s: input %q configured, but the device lists no inputs: %w", path, input, err)
 		}
-		return nil
+		return fmt.Errorf("v4l2: camera %s: input %q configured, but the device lists no inputs", path, input)
 	}
 	cur, err := dev.Input()
 	if err != nil {
@@ -144,7 +147,7 @@ func pickMode(modes []Timings, want camera.Format) (Timings, bool) {
 		if m.Width != want.Width || m.Height != want.Height || m.Interlaced || m.FPS <= 0 {
 			continue
 		}
-		if m.FPS < float64(want.FPS)/2 || m.FPS > float64(want.FPS)*2 {
+		if !nearRate(m.FPS, want.FPS) {
 			continue
 		}
 		if d := math.Abs(m.FPS - float64(want.FPS)); d < dist {

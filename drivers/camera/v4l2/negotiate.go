@@ -44,6 +44,12 @@ type choice struct {
 // earlier pixel format in prefer, then the faster rate. A rate less than
 // half or more than twice the configured one is not near enough, nor is an
 // offer without listed rates unless nothing else fits.
+// nearRate reports whether fps is near enough the configured rate to be
+// taken: from half to twice it.
+func nearRate(fps float64, want int) bool {
+	return fps >= float64(want)/2 && fps <= float64(want)*2
+}
+
 func negotiate(path string, offers []Offer, want camera.Format, prefer []PixelFormat, configured bool) (choice, error) {
 	var (
 		best     choice
@@ -64,7 +70,7 @@ func negotiate(path string, offers []Offer, want camera.Format, prefer []PixelFo
 			for _, r := range o.Rates {
 				iv := r.nearest(want.FPS)
 				fps := iv.FPS()
-				if fps < float64(want.FPS)/2 || fps > float64(want.FPS)*2 {
+				if !nearRate(fps, want.FPS) {
 					continue
 				}
 				// Strictly better only: an earlier pixel format keeps a tie,
