@@ -29,7 +29,7 @@ func ownFile(name string) bool {
 		base, _, _ = strings.Cut(strings.TrimPrefix(name, durable.TempPrefix), "-")
 	}
 	switch base {
-	case metaName, logName, ackName:
+	case metaName, logName, ackName, edgeName:
 		return true
 	}
 	return false

@@ -99,3 +99,50 @@ func FuzzOpen(f *testing.F) {
 		}
 	})
 }
+
+// FuzzOpenEdge feeds arbitrary bytes as the edge log of a journal holding
+// segments 0 and 1. Open must not panic or fail on them: it journals
+// segment 2 from an intact run of its chunks or leaves the log as it was,
+// and empties the edge log either way.
+func FuzzOpenEdge(f *testing.F) {
+	var run []byte
+	for i, c := range []string{"chunk zero", "", "chunk two"} {
+		run = appendChunkRecord(run, testNonce, 2, i, 0, 1, []byte(c))
+	}
+	f.Add(run)
+	f.Add(run[:len(run)-2])
+	f.Add(appendChunkRecord(nil, testNonce, 1, 0, 0, 1, []byte("journaled already")))
+	f.Add(appendRecord(nil, testNonce, seg(2, 30)))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, edge []byte) {
+		dir := t.TempDir()
+		writeLog(t, dir, appendRecord(appendRecord(encodeFileHeader(testNonce), testNonce, seg(0, 10)), testNonce, seg(1, 20)))
+		meta, _ := encodeMeta(testMeta)
+		for name, b := range map[string][]byte{metaName: meta, ackName: nil, edgeName: edge} {
+			if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		j, err := Open(dir)
+		if err != nil {
+			t.Fatalf("Open = %v for an edge log of %d bytes", err, len(edge))
+		}
+		defer j.Close()
+		switch n := j.Next(); {
+		case n == 2 && j.RecoveredChunks() == 0:
+		case n == 3 && j.RecoveredChunks() > 0:
+			s, err := j.Read(2)
+			if err != nil || s.Verify() != nil {
+				t.Fatalf("Read(2) = %d bytes, %v", len(s.Data), err)
+			}
+		default:
+			t.Fatalf("Next %d with %d chunks recovered", n, j.RecoveredChunks())
+		}
+		if fi, err := os.Stat(filepath.Join(dir, edgeName)); err != nil || fi.Size() != 0 {
+			t.Fatalf("the edge log was not emptied (%v)", err)
+		}
+		if err := j.Append(segment.New(j.Next(), 0, 0, []byte("after"))); err != nil {
+			t.Fatalf("Append after recovery: %v", err)
+		}
+	})
+}

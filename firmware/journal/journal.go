@@ -45,6 +45,10 @@ type Journal struct {
 
 	metaMu sync.Mutex // serialises SetMeta
 
+	edgeMu          sync.Mutex // serialises AppendChunk, held across its write and fsync
+	edge            edgeState
+	recoveredChunks int
+
 	mu     sync.Mutex // guards what follows; never held during disk I/O
 	closed bool
 	index  []span // index[seq] locates segment seq
@@ -137,6 +141,14 @@ func Open(dir string) (*Journal, error) {
 		f.Close()
 		return nil, fmt.Errorf("journal: open %s: acks: %w", dir, err)
 	}
+	if err := j.openEdge(); err != nil {
+		f.Close()
+		j.ackLog.Close()
+		if j.edge.f != nil {
+			j.edge.f.Close()
+		}
+		return nil, fmt.Errorf("journal: open %s: edge log: %w", dir, err)
+	}
 	return j, nil
 }
 
@@ -203,7 +215,7 @@ func (j *Journal) readRecord(off, size int64, buf []byte) (recHeader, []byte, er
 		return recHeader{}, nil, err
 	}
 	h, err := decodeHeader(hb[:])
-	if err != nil || h.nonce != j.nonce || size-off-recHeaderSize < int64(h.length) {
+	if err != nil || h.nonce != j.nonce || h.flags != 0 || size-off-recHeaderSize < int64(h.length) {
 		return recHeader{}, nil, nil
 	}
 	if cap(buf) < int(h.length) {
@@ -378,7 +390,9 @@ func (j *Journal) Close() error {
 	defer j.ackMu.Unlock()
 	j.metaMu.Lock()
 	defer j.metaMu.Unlock()
-	err := errors.Join(j.log.Close(), j.ackLog.Close())
+	j.edgeMu.Lock()
+	defer j.edgeMu.Unlock()
+	err := errors.Join(j.log.Close(), j.ackLog.Close(), j.edge.f.Close())
 	if err != nil {
 		return fmt.Errorf("journal: close: %w", err)
 	}

@@ -25,8 +25,8 @@ import (
 //
 //	0  magic    "TCJR"
 //	4  version  u8 (1)
-//	5  flags    u8 (0)
-//	6  reserved u16 (0)
+//	5  flags    u8 (0; flagChunk in the edge log, see edge.go)
+//	6  part     u16 (0; a chunk's number within its segment)
 //	8  nonce    u64, the file's nonce
 //	16 seq      u64
 //	24 start    i64 nanoseconds
@@ -49,6 +49,8 @@ const (
 	recMagic      = "TCJR"
 	recVersion    = 1
 	recHeaderSize = 84
+
+	flagChunk = 1 // the record is a chunk of a segment (edge log), not a segment
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -66,6 +68,8 @@ type recHeader struct {
 	length  uint32
 	dataCRC uint32
 	sum     segment.Checksum
+	flags   uint8
+	part    uint16
 }
 
 func encodeFileHeader(nonce uint64) []byte {
@@ -123,9 +127,11 @@ func decodeHeader(b []byte) (recHeader, error) {
 		return h, fmt.Errorf("%w: record header: checksum mismatch", ErrCorrupt)
 	case b[4] != recVersion:
 		return h, fmt.Errorf("%w: record header: unsupported version %d", ErrCorrupt, b[4])
-	case b[5] != 0 || b[6] != 0 || b[7] != 0:
+	case b[5]&^flagChunk != 0 || (b[5] == 0 && (b[6] != 0 || b[7] != 0)):
 		return h, fmt.Errorf("%w: record header: unknown flags", ErrCorrupt)
 	}
+	h.flags = b[5]
+	h.part = le.Uint16(b[6:])
 	h.nonce = le.Uint64(b[8:])
 	h.seq = le.Uint64(b[16:])
 	h.start = int64(le.Uint64(b[24:]))
@@ -179,6 +185,9 @@ func decodeRecord(b []byte) (segment.Segment, int, error) {
 	h, err := decodeHeader(b)
 	if err != nil {
 		return segment.Segment{}, 0, err
+	}
+	if h.flags != 0 {
+		return segment.Segment{}, 0, fmt.Errorf("%w: segment %d: a chunk's record where a segment's belongs", ErrCorrupt, h.seq)
 	}
 	n := recHeaderSize + int(h.length)
 	if len(b) < n {

@@ -91,7 +91,9 @@ func TestRecordDecodeRejects(t *testing.T) {
 		{"header CRC flip", func(b []byte) []byte { b[82] ^= 1; return b }},
 		{"payload bit flip", func(b []byte) []byte { b[recHeaderSize+1000] ^= 4; return b }},
 		{"unknown version", func(b []byte) []byte { b[4] = 2; resealHeader(b); return b }},
-		{"unknown flags", func(b []byte) []byte { b[5] = 1; resealHeader(b); return b }},
+		{"unknown flags", func(b []byte) []byte { b[5] = 2; resealHeader(b); return b }},
+		{"a chunk's record", func(b []byte) []byte { b[5] = flagChunk; resealHeader(b); return b }},
+		{"a part number on a segment", func(b []byte) []byte { b[6] = 1; resealHeader(b); return b }},
 		{"length beyond MaxSize", func(b []byte) []byte { le.PutUint32(b[40:], segment.MaxSize+1); resealHeader(b); return b }},
 		{"length longer than payload", func(b []byte) []byte { le.PutUint32(b[40:], uint32(len(b))); resealHeader(b); return b }},
 		{"payload CRC agrees but SHA-256 does not", func(b []byte) []byte {
