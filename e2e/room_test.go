@@ -345,6 +345,16 @@ func TestBoxRestartContinuesTheInterview(t *testing.T) {
 				t.Fatalf("outages: preferred %+v, redundant %+v; want one, after segment %d", metaP.Outages, metaR.Outages, journaled)
 			}
 			o := metaP.Outages[0]
+			if how == "kill -9" {
+				// The chunks of the segment being cut were durable: the
+				// kill costs the chunk being cut and what was still in
+				// the encoder, not the second being filled.
+				if lost := downAt.Sub(o.From); lost > 700*time.Millisecond {
+					t.Errorf("kill -9 lost %v of media (from the end of what the box kept to the kill); want at most a chunk (200 ms) and the encoder's latency", lost.Round(time.Millisecond))
+				} else {
+					t.Logf("kill -9 lost %v of media", lost.Round(time.Millisecond))
+				}
+			}
 			p := r.probeMedia("preferred", mediaP)
 			t.Logf("%s: %d segments journaled before, %d finalized on each server, %.2fs of media over %.2fs of wall time; outage %v in the metadata, the box was away %.1fs",
 				how, journaled, len(metaP.Segments), p.Duration, wall.Seconds(), o.To.Sub(o.From).Round(time.Millisecond), down.Seconds())

@@ -118,6 +118,9 @@ func TestChunkedSegments(t *testing.T) {
 								}
 								videoAt += uint64(smp.Duration)
 							}
+							if c.End != duration(int64(videoAt), videoTimescale) {
+								t.Fatalf("segment %d chunk %d: End %v, its video ends at %v", s.Seq, c.Part, c.End, duration(int64(videoAt), videoTimescale))
+							}
 						case fmp4.AudioTrackID:
 							if run.DecodeTime != audioAt {
 								t.Fatalf("segment %d chunk %d: audio at %d, previous ended at %d", s.Seq, c.Part, run.DecodeTime, audioAt)
@@ -130,6 +133,9 @@ func TestChunkedSegments(t *testing.T) {
 				}
 				if parts != tc.wantParts[i] {
 					t.Fatalf("segment %d in %d chunks, want %d", s.Seq, parts, tc.wantParts[i])
+				}
+				if last := chunks[k-1]; last.End != s.Start+s.Duration {
+					t.Fatalf("segment %d ends at %v, its last chunk at %v", s.Seq, s.Start+s.Duration, last.End)
 				}
 				if !bytes.Equal(joined, s.Data) {
 					t.Fatalf("segment %d: %d bytes, its chunks %d bytes or different", s.Seq, len(s.Data), len(joined))

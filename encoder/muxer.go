@@ -109,6 +109,7 @@ type Chunk struct {
 	Seq   uint64        // the segment it belongs to
 	Part  int           // 0, 1, ... within the segment
 	Start time.Duration // media time of its first video frame
+	End   time.Duration // media time where its video ends (the next chunk's Start)
 	Data  []byte
 	Last  bool
 }
@@ -453,7 +454,7 @@ func (m *muxer) emit(s closedChunk) error {
 		return fmt.Errorf("encoder: segment %d: %w", m.seq, err)
 	}
 	if m.onChunk != nil {
-		m.onChunk(Chunk{Seq: uint64(m.seq), Part: m.part, Start: duration(s.start, videoTimescale), Data: data, Last: s.last})
+		m.onChunk(Chunk{Seq: uint64(m.seq), Part: m.part, Start: duration(s.start, videoTimescale), End: duration(s.end, videoTimescale), Data: data, Last: s.last})
 	}
 	if s.last && m.part == 0 {
 		m.segData = data // one fragment: no copy

@@ -542,8 +542,12 @@ func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	if resume != nil {
 		pipe.SetResume(*resume)
 	}
+	var chunks chan encoder.Chunk
 	if iv.edge != nil {
-		pipe.OnChunk(func(c encoder.Chunk) { iv.edge.Add(c.Seq, c.Part, c.Data, c.Last) })
+		// The keeper (keepChunks) takes them off the encoder's goroutine,
+		// so that an fsync never holds up the encoding.
+		chunks = make(chan encoder.Chunk, 16)
+		pipe.OnChunk(func(c encoder.Chunk) { chunks <- c })
 	}
 	pipe.OnFrame(func(f camera.Frame) {
 		b.deps.Progress.Frames.Bump()
@@ -555,16 +559,28 @@ func (b *Box) launch(iv *interview, resume *encoder.Resume) error {
 	pctx, cancel := context.WithCancel(context.Background())
 	iv.cancel = cancel
 	iv.cam = cam
-	go b.runPipeline(pctx, pipe, cam, mic, iv)
+	go b.runPipeline(pctx, pipe, cam, mic, iv, chunks)
 	return nil
 }
 
 // runPipeline encodes into the buffer until ctx ends; the last partial
 // segment is flushed and journaled before it reports.
-func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camera.Camera, mic audio.Microphone, iv *interview) {
+func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camera.Camera, mic audio.Microphone, iv *interview, chunks chan encoder.Chunk) {
 	out := make(chan segment.Segment, 8)
 	errc := make(chan error, 1)
-	go func() { errc <- pipe.Run(ctx, out) }()
+	kept := make(chan struct{})
+	if chunks != nil {
+		go b.keepChunks(iv, chunks, kept)
+	} else {
+		close(kept)
+	}
+	go func() {
+		err := pipe.Run(ctx, out)
+		if chunks != nil {
+			close(chunks) // Run hands out no chunk after it returns
+		}
+		errc <- err
+	}()
 	var appendErr error
 	for s := range out {
 		b.deps.Progress.Segments.Bump()
@@ -593,12 +609,34 @@ func (b *Box) runPipeline(ctx context.Context, pipe *encoder.Pipeline, cam camer
 		}
 	}
 	err := <-errc
+	<-kept
 	b.deps.Progress.recordingProbes(false, iv.journal != nil)
 	cam.Close()
 	if mic != nil {
 		mic.Close()
 	}
 	iv.done <- pipeResult{err: errors.Join(err, appendErr)}
+}
+
+// keepChunks makes each chunk the encoder cuts durable in the journal's
+// edge log, so that a power cut or a hang costs the chunk being cut rather
+// than the segment, and only then puts it at the live edge for the uplinks:
+// no server streams a chunk the box could still lose. A failed write is
+// logged (once until one succeeds again) and the chunk still goes out; the
+// segment is journaled whole by runPipeline all the same.
+func (b *Box) keepChunks(iv *interview, chunks <-chan encoder.Chunk, done chan<- struct{}) {
+	defer close(done)
+	failing := false
+	for c := range chunks {
+		if iv.journal != nil {
+			err := iv.journal.AppendChunk(c.Seq, c.Part, c.Start, c.End, c.Data)
+			if err != nil && !failing {
+				b.log.Warn("box: a chunk could not be made durable; a power cut now costs its whole segment", "recording", iv.create.ID, "segment", c.Seq, "part", c.Part, "err", err)
+			}
+			failing = err != nil
+		}
+		iv.edge.Add(c.Seq, c.Part, c.Data, c.Last)
+	}
 }
 
 func (b *Box) pipelineDone(ctx context.Context, st *loopState, res pipeResult) {
@@ -776,6 +814,10 @@ func (b *Box) resumeJournals(ctx context.Context, st *loopState) {
 		m := j.Meta()
 		if cut := j.TruncatedBytes(); cut > 0 {
 			b.log.Warn("box: journal had a torn tail; cut", "recording", m.RecordingID, "bytes", cut)
+		}
+		if n := j.RecoveredChunks(); n > 0 {
+			b.log.Info("box: the segment being cut when the box went down is kept, from the chunks that were durable",
+				"recording", m.RecordingID, "segment", j.Next()-1, "chunks", n)
 		}
 		switch m.State {
 		case journal.StateCancelled:

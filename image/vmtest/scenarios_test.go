@@ -97,9 +97,9 @@ func TestWatchdogReset(t *testing.T) {
 	o := sc.oneOutage(rec, st.Segments, "hang")
 	before, gap, after := p.Jump()
 	lost := lostAt(hung, offset, o)
-	sc.result(fmt.Sprintf("hang_after=%.1fs watchdog_reset_after_hang=%.1fs media_before_hang=%.1fs lost=%.2fs(±%.2fs) journaled_before_hang=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) hang_to_recording=%.1fs media_after=%.1fs of %.1fs audio_track=%.2fs video_track=%.2fs segments=%d finalized_after_stop=%.1fs",
+	sc.result(fmt.Sprintf("hang_after=%.1fs watchdog_reset_after_hang=%.1fs media_before_hang=%.1fs lost=%.2fs(±%.2fs) journaled_before_hang=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) hang_to_recording=%.1fs media_after=%.1fs of %.1fs audio_track=%.2fs video_track=%.2fs segments=%d finalized_after_stop=%.1fs cut_segment_kept_from_chunks=%t",
 		hung.Sub(started).Seconds(), reset.Seconds(), before, lost.Seconds(), within.Seconds(), st.Segments, o.Seq, o.To.Sub(o.From).Seconds(), gap,
-		resumed.Sub(hung).Seconds(), after, stopped.Sub(resumed).Seconds(), p.AudioDuration, p.VideoDuration, len(rec.Meta.Segments), delivered.Seconds()))
+		resumed.Sub(hung).Seconds(), after, stopped.Sub(resumed).Seconds(), p.AudioDuration, p.VideoDuration, len(rec.Meta.Segments), delivered.Seconds(), strings.Contains(sc.vm.Console(1), chunksKept)))
 	sc.atMostASegment("hang", lost, within)
 }
 
@@ -189,10 +189,10 @@ func TestPowerCut(t *testing.T) {
 	o := sc.oneOutage(rec, st.Segments, "cut")
 	before, gap, after := p.Jump()
 	lost := lostAt(cut, offset, o)
-	sc.result(fmt.Sprintf("interview_before_cut=%.1fs media_before_cut=%.1fs lost=%.2fs(±%.2fs) journaled_before_cut=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) reboot_to_api=%.1fs reboot_to_recording=%.1fs media_after=%.1fs of %.1fs segments=%d finalized_after_stop=%.1fs torn_tail_cut=%t",
+	sc.result(fmt.Sprintf("interview_before_cut=%.1fs media_before_cut=%.1fs lost=%.2fs(±%.2fs) journaled_before_cut=%d outage_starts_at_segment=%d outage=%.1fs (media jump %.1fs) reboot_to_api=%.1fs reboot_to_recording=%.1fs media_after=%.1fs of %.1fs segments=%d finalized_after_stop=%.1fs torn_tail_cut=%t cut_segment_kept_from_chunks=%t",
 		cut.Sub(started).Seconds(), before, lost.Seconds(), within.Seconds(), st.Segments, o.Seq, o.To.Sub(o.From).Seconds(), gap, api.Seconds(),
 		resumed.Sub(sc.vm.BootedAt).Seconds(), after, stopped.Sub(resumed).Seconds(), len(rec.Meta.Segments), delivered.Seconds(),
-		strings.Contains(sc.vm.Console(2), "torn tail")))
+		strings.Contains(sc.vm.Console(2), "torn tail"), strings.Contains(sc.vm.Console(2), chunksKept)))
 	sc.atMostASegment("power cut", lost, within)
 }
 
