@@ -252,11 +252,13 @@ func (i *Installer) Reboot(ctx context.Context) error {
 	return nil
 }
 
-// Bless makes the running slot the default if it is not already: it runs
-// once boot-complete.target is reached, so a slot started by a tryboot
-// reboot becomes the one every later reset starts, and the old slot the
-// one the next update writes and tries. It reports whether it changed
-// autoboot.txt.
+// Bless makes the running slot the default if the firmware started it
+// with the tryboot flag: it runs once boot-complete.target is reached, so
+// a tried slot becomes the one every later reset starts, and the old slot
+// the one the next update writes and tries. A slot started without the
+// flag (a technician's `reboot 3`) is never made the default: only a
+// tried one passed the self-test that gates boot-complete.target on
+// trial. It reports whether it changed autoboot.txt.
 func Bless(autoboot, bootloader string) (bool, error) {
 	boot, err := ReadBoot(bootloader)
 	if err != nil {
@@ -266,7 +268,7 @@ func Bless(autoboot, bootloader string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if boot.Partition == ab.Default {
+	if boot.Partition == ab.Default || !boot.Tryboot {
 		return false, nil
 	}
 	if err := writeAutoboot(autoboot, Autoboot{Default: boot.Partition, Try: ab.Default}); err != nil {

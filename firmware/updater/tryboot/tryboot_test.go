@@ -292,6 +292,11 @@ func TestNoInstallFromASlotThatIsNotTheDefault(t *testing.T) {
 	if !errors.Is(err, ErrOnTrial) || slices.Contains(p.calls, "sysupdate update 0.3.0") {
 		t.Fatalf("install from partition 3 with default 2: %v, calls %q", err, p.calls)
 	}
+	// Nor is such a slot made the default: only a tried one was gated by
+	// the self-test on trial.
+	if p.bless() {
+		t.Error("bless made a slot started without the tryboot flag the default")
+	}
 }
 
 func TestABundleWithoutABootPartitionIsRefusedFirst(t *testing.T) {
