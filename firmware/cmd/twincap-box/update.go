@@ -42,21 +42,14 @@ var defaultPaths = boardPaths{
 
 const osRelease = "/etc/os-release"
 
-// The payload names each board's transfer definitions match: the root
-// (40-root.conf, shared) and the boot slot (image/ab/rootfs-uefi's
-// 60-uki.conf, the Pi's 60-boot.conf).
-var (
-	uefiNames = map[string]string{
-		"rootfs.img":    "twincap_@v.root.img",
-		"rootfs.img.gz": "twincap_@v.root.img.gz", // gzipped; systemd-import inflates it
-		"twincap.efi":   "twincap_@v.efi",
-	}
-	piNames = map[string]string{
-		"rootfs.img":    "twincap_@v.root.img",
-		"rootfs.img.gz": "twincap_@v.root.img.gz",
-		"boot.vfat":     "twincap_@v.boot.vfat", // the boot partition's FAT image
-	}
-)
+// The payload names the UEFI board's transfer definitions match: the root
+// (40-root.conf, shared) and the UKI (image/ab/rootfs-uefi's 60-uki.conf).
+// The Pi's are tryboot.Names.
+var uefiNames = map[string]string{
+	"rootfs.img":    "twincap_@v.root.img",
+	"rootfs.img.gz": "twincap_@v.root.img.gz", // gzipped; systemd-import inflates it
+	"twincap.efi":   "twincap_@v.efi",
+}
 
 // newInstaller builds the installer update.installer names.
 func newInstaller(u config.Update, trust *update.Trust, paths boardPaths) (updater.Installer, error) {
@@ -69,7 +62,7 @@ func newInstaller(u config.Update, trust *update.Trust, paths boardPaths) (updat
 	}
 	names := uefiNames
 	if u.Installer == config.InstallerTryboot {
-		names = piNames
+		names = tryboot.Names
 	}
 	slots, err := sysupdate.New(sysupdate.Config{
 		Binary: paths.Sysupdate, SourceDir: paths.SysupdateSource, Names: names, Verifier: verifier,
@@ -85,7 +78,7 @@ func newInstaller(u config.Update, trust *update.Trust, paths boardPaths) (updat
 	return tryboot.New(tryboot.Config{
 		Slots: slots, Autoboot: paths.Autoboot, Bootloader: paths.Bootloader,
 		PartLabels: paths.PartLabels, SysBlock: paths.SysBlock,
-		BootLabel: "twincap-boot_@v", RootLabel: "twincap_@v", BootPayload: "boot.vfat",
+		BootLabel: tryboot.BootLabel, RootLabel: tryboot.RootLabel, BootPayload: tryboot.BootPayload,
 	})
 }
 

@@ -135,6 +135,25 @@ func ReadBoot(dir string) (Boot, error) {
 	return Boot{Partition: int(p), Tryboot: t != 0}, nil
 }
 
+// The Pi's names, shared by the daemon (firmware/cmd/twincap-box) and the
+// board's test against its transfer definitions.
+const (
+	// BootLabel and RootLabel are the GPT labels of a version's slot
+	// (60-boot.conf's and 40-root.conf's MatchPattern= of [Target]).
+	BootLabel = "twincap-boot_@v"
+	RootLabel = "twincap_@v"
+	// BootPayload is the bundle's boot partition image.
+	BootPayload = "boot.vfat"
+)
+
+// Names maps each payload of a Pi bundle to the file name the transfers'
+// [Source] MatchPattern= wants (package sysupdate's Config.Names).
+var Names = map[string]string{
+	"rootfs.img":    "twincap_@v.root.img",
+	"rootfs.img.gz": "twincap_@v.root.img.gz", // gzipped; systemd-import inflates it
+	BootPayload:     "twincap_@v.boot.vfat",
+}
+
 // Slots writes a bundle to the slots that are not running: the shared
 // systemd-sysupdate installer (package sysupdate) with the board's
 // transfer definitions.
