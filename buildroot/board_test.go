@@ -356,6 +356,8 @@ const rootArm64 = "b921b045-1df0-41c3-af44-4c6f280d3fae"
 // 60-boot.conf) and autoboot.txt expect, and the update payloads it
 // leaves are what the installer hands sysupdate.
 func TestRPi4CardMatchesTheTransfers(t *testing.T) {
+	// mkdosfs, mke2fs and sfdisk are in sbin, which a user's PATH may lack.
+	t.Setenv("PATH", os.Getenv("PATH")+":/usr/sbin:/sbin")
 	var missing []string
 	for _, tool := range []string{"genimage", "mkdosfs", "mcopy", "mtype", "mke2fs", "sfdisk", "gzip"} {
 		if _, err := exec.LookPath(tool); err != nil {
