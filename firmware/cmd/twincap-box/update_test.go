@@ -9,6 +9,7 @@ import (
 
 	"twincap/firmware/config"
 	"twincap/firmware/update"
+	"twincap/firmware/updater"
 )
 
 func TestImageVersion(t *testing.T) {
@@ -75,6 +76,11 @@ func TestNewInstaller(t *testing.T) {
 		}
 		if !strings.Contains(got, c.want) {
 			t.Errorf("%s: %s; want %s", c.installer, got, c.want)
+		}
+		// Only the Pi's waits for its slot to be marked good; the UEFI
+		// image's reports an update done as the daemon runs on it.
+		if _, trial := inst.(updater.Trial); err == nil && trial != (c.installer == config.InstallerTryboot) {
+			t.Errorf("%s: updater.Trial %v", c.installer, trial)
 		}
 	}
 }

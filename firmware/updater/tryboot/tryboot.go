@@ -297,13 +297,22 @@ func Bless(autoboot, bootloader string) (bool, error) {
 	return true, nil
 }
 
+// OnTrial reports whether the running slot is not autoboot.txt's default
+// (updater.Trial): a tried slot before Bless, which a reset leaves. The
+// firmware's tryboot cell stays 1 for the whole boot, Bless or not, so
+// autoboot.txt is what tells.
+func (i *Installer) OnTrial(context.Context) (bool, error) {
+	boot, ab, err := i.running()
+	if err != nil {
+		return false, err
+	}
+	return boot.Partition != ab.Default, nil
+}
+
 func (i *Installer) running() (Boot, Autoboot, error) {
 	boot, err := ReadBoot(i.cfg.Bootloader)
 	if err != nil {
 		return Boot{}, Autoboot{}, err
-	}
-	if boot.Tryboot {
-		return Boot{}, Autoboot{}, ErrOnTrial
 	}
 	ab, err := readAutoboot(i.cfg.Autoboot)
 	return boot, ab, err

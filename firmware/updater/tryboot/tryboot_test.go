@@ -209,11 +209,19 @@ func TestAnUpdateIsTriedThenBlessedAndTheNextGoesToTheOtherSlot(t *testing.T) {
 	if err := p.inst.Install(ctx, "b.tcb", bundle("0.3.0")); !errors.Is(err, ErrOnTrial) {
 		t.Fatalf("install while on trial: %v", err)
 	}
+	if on, err := p.inst.OnTrial(ctx); !on || err != nil {
+		t.Fatalf("OnTrial before bless: %v, %v", on, err)
+	}
 	if !p.bless() {
 		t.Fatal("bless changed nothing on a tried slot")
 	}
 	if got := p.autoboot(); got != (Autoboot{Default: 3, Try: 2}) {
 		t.Fatalf("after bless autoboot.txt says %+v", got)
+	}
+	// The firmware's tryboot cell stays 1 for this boot; blessed, the
+	// slot is no longer on trial all the same.
+	if on, err := p.inst.OnTrial(ctx); on || err != nil {
+		t.Fatalf("OnTrial after bless: %v, %v", on, err)
 	}
 	p.reset() // a power cut, a watchdog reset: the blessed slot stays
 	if p.running != "0.2.0" {
