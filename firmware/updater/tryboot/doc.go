@@ -14,5 +14,6 @@
 // twincap-tryboot-bless.service); any reset before that — a self-test
 // that fails, the hardware watchdog, a power cut — starts the default,
 // the old slot, again, because the firmware clears the tryboot flag as it
-// reads it.
+// reads it. OnTrial (updater.Trial) tells the agent that the running slot
+// is not the default yet, so it reports the update done only after Bless.
 package tryboot
