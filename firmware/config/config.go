@@ -121,6 +121,42 @@ type Update struct {
 	Board string `toml:"board"`
 	// StageDir holds a downloaded bundle until it is installed.
 	StageDir string `toml:"stage_dir"`
+	// Installer is how this board writes and switches its slots.
+	Installer Installer `toml:"installer"`
+}
+
+// Installer names the way a board installs an update (firmware/cmd/
+// twincap-box builds the matching updater.Installer).
+type Installer string
+
+const (
+	// InstallerSysupdate: systemd-sysupdate writes the other root slot
+	// and a UKI that systemd-boot counts down and systemd-bless-boot marks
+	// good (the UEFI A/B image, image/ab).
+	InstallerSysupdate Installer = "sysupdate"
+	// InstallerTryboot: the same systemd-sysupdate writes the other root
+	// and boot partitions, and the Raspberry Pi firmware's tryboot starts
+	// them once until they are marked good (buildroot's rpi4-64).
+	InstallerTryboot Installer = "tryboot"
+)
+
+// ParseInstaller accepts the installers this box knows and rejects the rest.
+func ParseInstaller(s string) (Installer, error) {
+	switch i := Installer(s); i {
+	case InstallerSysupdate, InstallerTryboot:
+		return i, nil
+	}
+	return "", fmt.Errorf("update.installer %q: want %q (UEFI A/B image) or %q (Raspberry Pi)", s, InstallerSysupdate, InstallerTryboot)
+}
+
+// UnmarshalText refuses an unknown installer when the file is parsed.
+func (i *Installer) UnmarshalText(b []byte) error {
+	v, err := ParseInstaller(string(b))
+	if err != nil {
+		return err
+	}
+	*i = v
+	return nil
 }
 
 // Enabled reports whether remote updates are configured.
@@ -178,7 +214,7 @@ func Default() Config {
 		Drain:           Duration{5 * time.Second},
 		LEDs:            LEDs{Driver: "none", ClassRoot: "/sys/class/leds"},
 		Watchdog:        Watchdog{Timeout: Duration{30 * time.Second}},
-		Update:          Update{CheckInterval: Duration{time.Hour}, StageDir: "update"},
+		Update:          Update{CheckInterval: Duration{time.Hour}, StageDir: "update", Installer: InstallerSysupdate},
 	}
 }
 
@@ -259,6 +295,13 @@ func (c *Config) applyEnv(env func(string) (string, bool)) error {
 			return fmt.Errorf("%w: TWINCAP_BOX_FALLBACK: %v", ErrInvalid, err)
 		}
 		c.Fallback = f
+	}
+	if v, ok := env("TWINCAP_BOX_UPDATE_INSTALLER"); ok {
+		i, err := ParseInstaller(v)
+		if err != nil {
+			return fmt.Errorf("%w: TWINCAP_BOX_UPDATE_INSTALLER: %v", ErrInvalid, err)
+		}
+		c.Update.Installer = i
 	}
 	if v, ok := env("TWINCAP_BOX_MODE"); ok {
 		m, err := wire.ParseMode(v)
@@ -400,6 +443,9 @@ func (u Update) problems() []string {
 	}
 	if u.StageDir == "" {
 		errs = append(errs, "update.stage_dir is empty")
+	}
+	if _, err := ParseInstaller(string(u.Installer)); err != nil {
+		errs = append(errs, err.Error())
 	}
 	return errs
 }

@@ -194,6 +194,26 @@ board = "rpi4-64"
 			t.Errorf("error %v does not name %q", err, want)
 		}
 	}
+	if u.Installer != InstallerSysupdate {
+		t.Errorf("default installer %q", u.Installer)
+	}
+	// The installer is an enum: an unknown one is refused as the file is
+	// parsed, from the environment, and by Validate.
+	if c, err := Parse([]byte(doc + "installer = \"tryboot\"\n")); err != nil || c.Update.Installer != InstallerTryboot {
+		t.Errorf("installer tryboot: %q, %v", c.Update.Installer, err)
+	}
+	if _, err := Parse([]byte(doc + "installer = \"rauc\"\n")); err == nil || !strings.Contains(err.Error(), `update.installer "rauc": want "sysupdate" (UEFI A/B image) or "tryboot" (Raspberry Pi)`) {
+		t.Errorf("installer rauc: %v", err)
+	}
+	envInst := map[string]string{"TWINCAP_BOX_PREFERRED": "a:1", "TWINCAP_BOX_UPDATE_INSTALLER": "Tryboot"}
+	if _, err := Load("", func(k string) (string, bool) { v, ok := envInst[k]; return v, ok }); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "TWINCAP_BOX_UPDATE_INSTALLER") {
+		t.Errorf("bad installer in env: %v", err)
+	}
+	badInst := c
+	badInst.Update.Installer = ""
+	if err := badInst.Validate(); err == nil || !strings.Contains(err.Error(), "update.installer") {
+		t.Errorf("empty installer: %v", err)
+	}
 	if _, err := Parse([]byte("[update]\nsorce = \"https://x/\"")); err == nil || !strings.Contains(err.Error(), "update.sorce") {
 		t.Errorf("unknown update key: %v", err)
 	}

@@ -41,6 +41,19 @@ type Installer interface {
 	Reboot(ctx context.Context) error
 }
 
+// Trial is implemented by an Installer that can tell whether the slot the
+// box runs is still on trial: started once by the boot loader and not yet
+// marked good (the Raspberry Pi's tryboot). After a reboot into a new
+// version the agent then waits for the mark before it reports the update
+// done and forgets the attempt, and does nothing else meanwhile: a slot
+// that fails its self-test and goes back leaves the attempt on record for
+// the old slot to find, which takes the version for one that did not come
+// up. (The UEFI image's installer does not implement it: the agent there
+// reports the update done as soon as the daemon runs on it.)
+type Trial interface {
+	OnTrial(ctx context.Context) (bool, error)
+}
+
 // Hold is what the box owes: the agent installs and reboots only when
 // both are empty.
 type Hold struct {
@@ -130,6 +143,9 @@ type Agent struct {
 	// maintenance window does not apply; the technician is there.
 	manual bool
 	local  chan localRequest // Local's requests, served by Run
+	// onTrial: the box runs the version it rebooted into, not yet marked
+	// good (Trial); the attempt stays on record until it is.
+	onTrial bool
 
 	mu     sync.Mutex // guards status
 	status Status
@@ -327,6 +343,9 @@ func (a *Agent) takeLocal(ctx context.Context, path string) (Machine, Action, er
 // action after the other, re-reading the facts between them (an interview
 // that starts during a download holds the install).
 func (a *Agent) Step(ctx context.Context) {
+	if a.onTrial && a.stillOnTrial(ctx) {
+		return // nothing is checked or installed over the slot to go back to
+	}
 	if (a.m.State == Idle || a.m.State == Failed) && a.deps.Now().Before(a.m.NextCheck) {
 		return // nothing to decide; the window costs a request to the servers
 	}

@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -137,10 +138,13 @@ type rig struct {
 	room      *room
 	src       *source
 	installer *updatertest.Installer
-	agent     *Agent
-	stage     string
-	mu        sync.Mutex
-	reports   []wire.UpdateReport // what the agent reported for the audit (under mu)
+	// trial, if set, is the installer instead (its Installer is installer):
+	// one that tells whether the slot is on trial.
+	trial   *updatertest.TrialInstaller
+	agent   *Agent
+	stage   string
+	mu      sync.Mutex
+	reports []wire.UpdateReport // what the agent reported for the audit (under mu)
 }
 
 var night = time.Date(2026, 11, 25, 2, 30, 0, 0, time.UTC) // inside the window
@@ -166,11 +170,15 @@ func (r *rig) restart(t *testing.T, current string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var inst Installer = r.installer
+	if r.trial != nil {
+		inst = r.trial
+	}
 	r.agent, err = New(Config{
 		Source: r.src.srv.URL + "/updates", Board: "rpi4-64", Current: current,
 		Interval: time.Hour, StageDir: r.stage, Trust: trust,
 	}, Deps{
-		Now: r.clock.Now, Window: r.room.window, Hold: r.room.hold, Installer: r.installer,
+		Now: r.clock.Now, Window: r.room.window, Hold: r.room.hold, Installer: inst,
 		HTTP: httpc, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Report: func(u wire.UpdateReport) { r.mu.Lock(); r.reports = append(r.reports, u); r.mu.Unlock() },
 	})
@@ -742,5 +750,93 @@ func TestRunWakesWhenTheNextCheckIsDue(t *testing.T) {
 	r.clock.Advance(10 * time.Second)
 	if w := r.agent.nextWake(); w != r.agent.cfg.Poll {
 		t.Fatalf("with the check overdue Run sleeps %s, want a poll", w)
+	}
+}
+
+// newTrialRig is newRig with an installer that tells whether the running
+// slot is on trial (the Raspberry Pi's tryboot).
+func newTrialRig(t *testing.T, start time.Time) *rig {
+	t.Helper()
+	r := newRig(t, start)
+	r.trial = &updatertest.TrialInstaller{}
+	r.installer = &r.trial.Installer
+	r.restart(t, "1.3.0")
+	return r
+}
+
+// On a board whose tried slot must be marked good (the Pi), the update is
+// done only once it is: until then nothing else is checked or installed,
+// and the attempt stays on record.
+func TestATriedSlotIsUpdatedOnlyOnceMarkedGood(t *testing.T) {
+	r := newTrialRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	r.events()
+	r.clock.Advance(2 * time.Minute)
+	r.trial.SetTrial(true, nil)
+	r.restart(t, "1.4.0")
+	if s := r.agent.Status(); !strings.Contains(s.Last, "running 1.4.0 on trial") {
+		t.Fatalf("status on trial %+v", s)
+	}
+	r.src.publish(t, r.src.releaseK, "1.5.0", "rpi4-64")
+	checks := r.src.index.Load()
+	r.clock.Advance(time.Minute)
+	r.step(t)
+	if got := r.events(); len(got) != 0 || r.src.index.Load() != checks {
+		t.Fatalf("on trial: reports %q, %d checks", got, r.src.index.Load()-checks)
+	}
+	r.trial.SetTrial(false, nil) // boot-complete: blessed
+	r.clock.Advance(30 * time.Second)
+	s := r.step(t)
+	got := r.events()
+	if len(got) < 1 || got[0] != "updated 1.4.0: 3m30s after the reboot, marked good" || s.Last == "" {
+		t.Fatalf("reports %q, status %+v", got, s)
+	}
+	// Marked good, the agent goes on: the check that waited runs now, and
+	// 1.5.0 is installed over the old slot.
+	if r.src.index.Load() == checks || s.State != Rebooting.String() {
+		t.Errorf("after the mark: %d checks, status %+v", r.src.index.Load()-checks, s)
+	}
+	if installed, _ := r.installer.Calls(); !slices.Equal(installed, []string{"1.4.0", "1.5.0"}) {
+		t.Errorf("installed %v", installed)
+	}
+}
+
+// A tried slot that never gets the mark (its self-test fails, the watchdog
+// resets the board) goes back to the old slot, which finds the attempt on
+// record: rolled back, and the version is not installed again.
+func TestATriedSlotThatIsNeverMarkedGoodIsRolledBack(t *testing.T) {
+	r := newTrialRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	r.events()
+	r.trial.SetTrial(true, nil)
+	r.restart(t, "1.4.0")
+	r.clock.Advance(time.Minute)
+	r.step(t)
+	r.trial.SetTrial(false, nil)
+	r.restart(t, "1.3.0") // the firmware started the old slot
+	got := r.events()
+	if len(got) != 1 || !strings.HasPrefix(got[0], "rolled_back 1.4.0: 1.4.0 did not come up") {
+		t.Fatalf("reports %q", got)
+	}
+	if s := r.agent.Status(); len(s.Bad) != 1 || s.Bad[0] != "1.4.0" {
+		t.Fatalf("bad %v", s.Bad)
+	}
+	if installed, _ := r.installer.Calls(); len(installed) != 1 {
+		t.Fatalf("installed %v", installed)
+	}
+}
+
+// An installer that cannot tell is taken at its word that the box came up.
+func TestATrialThatCannotBeToldIsTakenAsGood(t *testing.T) {
+	r := newTrialRig(t, night)
+	r.src.publish(t, r.src.releaseK, "1.4.0", "rpi4-64")
+	want(t, r.step(t), Rebooting, "")
+	r.events()
+	r.trial.SetTrial(true, errors.New("autoboot.txt: no such file"))
+	r.restart(t, "1.4.0")
+	if got := r.events(); len(got) != 1 || !strings.HasPrefix(got[0], "updated 1.4.0") {
+		t.Fatalf("reports %q", got)
 	}
 }

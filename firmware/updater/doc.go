@@ -2,9 +2,10 @@
 // source from the box's config, only inside the room's maintenance window
 // and never during an interview, downloads and verifies a newer signed
 // bundle (package update), and installs it and reboots only when no
-// interview runs and nothing is owed to a server. The installer (systemd-
-// sysupdate or RAUC on the box) is behind the Installer interface; a fake
-// is in updatertest.
+// interview runs and nothing is owed to a server. The installer is behind
+// the Installer interface: systemd-sysupdate with boot counting on the
+// UEFI image (sysupdate), the same sysupdate with the firmware's tryboot
+// on the Raspberry Pi (tryboot); a fake is in updatertest.
 //
 // Before it reboots into a new version the agent records it in the stage
 // folder; at the next start the version the box runs tells whether the

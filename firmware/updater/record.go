@@ -1,6 +1,7 @@
 package updater
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -77,6 +78,12 @@ func (a *Agent) afterBoot() error {
 		return nil
 	}
 	now := a.deps.Now()
+	if r.Attempt == a.cfg.Current && a.triedNotGood(context.Background()) {
+		a.onTrial = true
+		a.note = fmt.Sprintf("running %s on trial: it is marked good once its self-test passes", r.Attempt)
+		a.deps.Log.Info("updater: running the update on trial", "version", r.Attempt, "since_reboot", now.Sub(r.AttemptAt).Round(time.Second))
+		return nil // the attempt stays on record until the mark
+	}
 	if r.Attempt == a.cfg.Current {
 		a.deps.Log.Info("updater: running the update", "version", r.Attempt, "since_reboot", now.Sub(r.AttemptAt).Round(time.Second))
 		a.m = Machine{State: Idle, Reason: ""}
@@ -95,6 +102,45 @@ func (a *Agent) afterBoot() error {
 	r.Attempt, r.AttemptAt = "", time.Time{}
 	a.bad = r.Bad
 	return a.saveRecord(r)
+}
+
+// triedNotGood asks a Trial installer whether the running slot is still
+// on trial. An installer that cannot tell (an error) is taken at its
+// word that the box came up: the agent must not stop for good on it.
+func (a *Agent) triedNotGood(ctx context.Context) bool {
+	t, ok := a.deps.Installer.(Trial)
+	if !ok {
+		return false
+	}
+	on, err := t.OnTrial(ctx)
+	if err != nil {
+		a.deps.Log.Warn("updater: cannot tell whether this slot is marked good; taking it as good", "err", err)
+		return false
+	}
+	return on
+}
+
+// stillOnTrial reports whether the running version is still on trial;
+// once it is not, the update is reported done and the attempt forgotten.
+func (a *Agent) stillOnTrial(ctx context.Context) bool {
+	if a.triedNotGood(ctx) {
+		return true
+	}
+	a.onTrial = false
+	r, err := a.loadRecord()
+	if err == nil && r.Attempt == a.cfg.Current {
+		since := a.deps.Now().Sub(r.AttemptAt).Round(time.Second)
+		a.deps.Log.Info("updater: the update is marked good", "version", r.Attempt, "since_reboot", since)
+		a.note = fmt.Sprintf("updated to %s", r.Attempt)
+		a.report(wire.UpdateDone, r.Attempt, fmt.Sprintf("%s after the reboot, marked good", since))
+		r.Attempt, r.AttemptAt = "", time.Time{}
+		err = a.saveRecord(r)
+	}
+	if err != nil {
+		a.deps.Log.Warn("updater: record the update marked good", "err", err)
+	}
+	a.publish()
+	return false
 }
 
 // afterCutInstall is afterBoot when the last run was installing r's

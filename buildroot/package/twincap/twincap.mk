@@ -10,7 +10,8 @@ TWINCAP_SITE = $(BR2_EXTERNAL_TWINCAP_PATH)/..
 TWINCAP_SITE_METHOD = local
 TWINCAP_LICENSE = Proprietary
 TWINCAP_GOMOD = twincap
-TWINCAP_BUILD_TARGETS = firmware/cmd/twincap-box firmware/cmd/twincapctl
+TWINCAP_BUILD_TARGETS = firmware/cmd/twincap-box firmware/cmd/twincapctl \
+	firmware/cmd/twincap-selftest firmware/cmd/twincap-tryboot
 TWINCAP_DEPENDENCIES = alsa-lib host-pkgconf opus x264
 TWINCAP_LDFLAGS = -s -w
 

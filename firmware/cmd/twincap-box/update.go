@@ -16,25 +16,73 @@ import (
 	"twincap/firmware/update"
 	"twincap/firmware/updater"
 	"twincap/firmware/updater/sysupdate"
+	"twincap/firmware/updater/tryboot"
 )
 
-// Where the A/B image (image/ab) keeps systemd-sysupdate's side: a wrapper
-// that runs sysupdate outside the daemon's sandbox, the folder its
-// transfer definitions (/usr/lib/sysupdate.d) read, and the names they
-// match.
-const (
-	sysupdateBinary = "/usr/lib/twincap/sysupdate"
-	sysupdateSource = "/var/lib/twincap/sysupdate-source"
-	osRelease       = "/etc/os-release"
-)
+// Where an A/B image keeps systemd-sysupdate's side (image/ab/rootfs, laid
+// on every A/B board): a wrapper that runs sysupdate outside the daemon's
+// sandbox, the folder its transfer definitions (/usr/lib/sysupdate.d) read,
+// and the names they match; and, on the Raspberry Pi
+// (buildroot/board/rpi4-64), where its firmware's tryboot is.
+type boardPaths struct {
+	Sysupdate, SysupdateSource string
+	// The Pi: autoboot.txt (its partition mounted by boot-autoboot.mount),
+	// the firmware's device-tree node, udev's links by GPT label, sysfs.
+	Autoboot, Bootloader, PartLabels, SysBlock string
+}
 
-var sysupdateNames = map[string]string{
+var defaultPaths = boardPaths{
+	Sysupdate:       "/usr/lib/twincap/sysupdate",
+	SysupdateSource: "/var/lib/twincap/sysupdate-source",
+	Autoboot:        "/boot/autoboot/autoboot.txt",
+	Bootloader:      "/proc/device-tree/chosen/bootloader",
+	PartLabels:      "/dev/disk/by-partlabel",
+	SysBlock:        "/sys/class/block",
+}
+
+const osRelease = "/etc/os-release"
+
+// The payload names the UEFI board's transfer definitions match: the root
+// (40-root.conf, shared) and the UKI (image/ab/rootfs-uefi's 60-uki.conf).
+// The Pi's are tryboot.Names.
+var uefiNames = map[string]string{
 	"rootfs.img":    "twincap_@v.root.img",
 	"rootfs.img.gz": "twincap_@v.root.img.gz", // gzipped; systemd-import inflates it
 	"twincap.efi":   "twincap_@v.efi",
 }
 
-// newAgent makes the update agent with systemd-sysupdate as its installer:
+// newInstaller builds the installer update.installer names.
+func newInstaller(u config.Update, trust *update.Trust, paths boardPaths) (updater.Installer, error) {
+	verifier := update.Verifier{Trust: trust, Board: u.Board}
+	if u.Installer != config.InstallerSysupdate && u.Installer != config.InstallerTryboot {
+		return nil, fmt.Errorf("update: update.installer %q: this daemon knows %q and %q", u.Installer, config.InstallerSysupdate, config.InstallerTryboot)
+	}
+	if _, err := os.Stat(paths.Sysupdate); err != nil {
+		return nil, fmt.Errorf("update: this image has no systemd-sysupdate (%w): only an A/B image can install updates", err)
+	}
+	names := uefiNames
+	if u.Installer == config.InstallerTryboot {
+		names = tryboot.Names
+	}
+	slots, err := sysupdate.New(sysupdate.Config{
+		Binary: paths.Sysupdate, SourceDir: paths.SysupdateSource, Names: names, Verifier: verifier,
+	})
+	if err != nil || u.Installer == config.InstallerSysupdate {
+		return slots, err
+	}
+	for _, p := range []string{paths.Bootloader, paths.Autoboot} {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("update: update.installer %q, but this board has no Raspberry Pi tryboot (%w)", u.Installer, err)
+		}
+	}
+	return tryboot.New(tryboot.Config{
+		Slots: slots, Autoboot: paths.Autoboot, Bootloader: paths.Bootloader,
+		PartLabels: paths.PartLabels, SysBlock: paths.SysBlock,
+		BootLabel: tryboot.BootLabel, RootLabel: tryboot.RootLabel, BootPayload: tryboot.BootPayload,
+	})
+}
+
+// newAgent makes the update agent with the installer the config names:
 // the box's running version is IMAGE_VERSION in os-release, the window
 // and what is owed come from the box itself.
 func newAgent(cfg config.Config, b *box.Box, log *slog.Logger) (*updater.Agent, error) {
@@ -47,13 +95,7 @@ func newAgent(cfg config.Config, b *box.Box, log *slog.Logger) (*updater.Agent, 
 	if err != nil {
 		return nil, fmt.Errorf("update: %w", err)
 	}
-	if _, err := os.Stat(sysupdateBinary); err != nil {
-		return nil, fmt.Errorf("update: this image has no systemd-sysupdate (%w): only the A/B image can install updates", err)
-	}
-	inst, err := sysupdate.New(sysupdate.Config{
-		Binary: sysupdateBinary, SourceDir: sysupdateSource, Names: sysupdateNames,
-		Verifier: update.Verifier{Trust: trust, Board: u.Board},
-	})
+	inst, err := newInstaller(u, trust, defaultPaths)
 	if err != nil {
 		return nil, err
 	}

@@ -7,9 +7,11 @@
 // marks a new version good only once it passes.
 //
 // When the deadline passes without that, it exits 1 if this boot is on
-// trial (systemd-boot counts its tries: the LoaderBootCountPath EFI
-// variable is set), and the unit's FailureAction=reboot makes the boot
-// loader try again or go back to the other slot. A boot of a version
+// trial — on the UEFI image systemd-boot counts its tries (the
+// LoaderBootCountPath EFI variable is set); on the Raspberry Pi the
+// firmware started this slot with the tryboot flag — and the unit's
+// FailureAction=reboot makes the boot loader try again or go back to the
+// other slot (the Pi's firmware goes back at once: the flag is cleared). A boot of a version
 // already marked good is never rebooted for a failed self-test (the box
 // would reboot for ever in a room whose servers are down); it exits 0 and
 // says why on its standard error.
@@ -25,6 +27,8 @@ import (
 	"os"
 	"os/exec"
 	"time"
+
+	"twincap/firmware/updater/tryboot"
 )
 
 // pathStatus is the control API's status route (box.PathStatus; the test
@@ -43,6 +47,22 @@ type status struct {
 // Boot Loader Interface): set only when the booted entry has tries left.
 const bootCountVar = "/sys/firmware/efi/efivars/LoaderBootCountPath-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
 
+// piBootloader is the Raspberry Pi firmware's device-tree node; its
+// tryboot cell is 1 when the firmware started this slot on trial.
+const piBootloader = "/proc/device-tree/chosen/bootloader"
+
+// onTrial reports whether this boot is of a slot not marked good yet, and
+// which boot loader says so.
+func onTrial(efiBootCount, piNode string) (bool, string) {
+	if _, err := os.Stat(efiBootCount); err == nil {
+		return true, "systemd-boot counts its tries"
+	}
+	if b, err := tryboot.ReadBoot(piNode); err == nil && b.Tryboot {
+		return true, "the Raspberry Pi firmware started it with the tryboot flag"
+	}
+	return false, ""
+}
+
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "the box's control API")
 	unit := flag.String("unit", "twincap-box.service", "the daemon's systemd unit")
@@ -56,11 +76,10 @@ func main() {
 		fmt.Printf("twincap-selftest: passed after %.1f s\n", time.Since(start).Seconds())
 		return
 	}
-	_, statErr := os.Stat(bootCountVar)
-	trial := statErr == nil
+	trial, how := onTrial(bootCountVar, piBootloader)
 	fmt.Fprintf(os.Stderr, "twincap-selftest: failed after %.1f s: %v\n", time.Since(start).Seconds(), err)
 	if trial {
-		fmt.Fprintln(os.Stderr, "twincap-selftest: this boot is on trial: not marking it good")
+		fmt.Fprintf(os.Stderr, "twincap-selftest: this boot is on trial (%s): not marking it good\n", how)
 		os.Exit(1)
 	}
 	fmt.Fprintln(os.Stderr, "twincap-selftest: this version is already marked good: not rebooting for it")

@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"twincap/firmware/box"
@@ -40,5 +43,35 @@ func TestCheck(t *testing.T) {
 func TestPathStatus(t *testing.T) {
 	if pathStatus != box.PathStatus {
 		t.Fatalf("pathStatus %q, box.PathStatus %q", pathStatus, box.PathStatus)
+	}
+}
+
+func TestOnTrial(t *testing.T) {
+	dir := t.TempDir()
+	efi := filepath.Join(dir, "LoaderBootCountPath")
+	pi := filepath.Join(dir, "bootloader")
+	if err := os.MkdirAll(pi, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	put := func(p string, b []byte) {
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if trial, _ := onTrial(efi, pi); trial {
+		t.Error("neither boot loader says trial, yet on trial")
+	}
+	put(filepath.Join(pi, "partition"), []byte{0, 0, 0, 3})
+	put(filepath.Join(pi, "tryboot"), []byte{0, 0, 0, 0})
+	if trial, _ := onTrial(efi, pi); trial {
+		t.Error("a Pi booted without the tryboot flag is on trial")
+	}
+	put(filepath.Join(pi, "tryboot"), []byte{0, 0, 0, 1})
+	if trial, how := onTrial(efi, pi); !trial || !strings.Contains(how, "tryboot") {
+		t.Errorf("a tried Pi slot: %v %q", trial, how)
+	}
+	put(efi, []byte("x"))
+	if trial, how := onTrial(efi, filepath.Join(dir, "none")); !trial || !strings.Contains(how, "systemd-boot") {
+		t.Errorf("a counted UKI: %v %q", trial, how)
 	}
 }

@@ -114,7 +114,7 @@ func (i *Installer) Reboot(ctx context.Context) error {
 		args = append(args, "--definitions="+i.cfg.Definitions)
 	}
 	out, err := i.Run(ctx, i.cfg.Binary, append(args, "reboot")...)
-	if err != nil && goingDown(ctx, err) {
+	if err != nil && GoingDown(ctx, err) {
 		// The reboot began: systemd stops the daemon (its context ends)
 		// or kills what is left, sysupdate's client among them, before
 		// that client returns. Seen in the A/B VM.
@@ -126,10 +126,11 @@ func (i *Installer) Reboot(ctx context.Context) error {
 	return nil
 }
 
-// goingDown reports whether err is sysupdate ended by the shutdown it
-// asked for rather than sysupdate failing: the caller's context ended,
-// or the process died of SIGTERM or SIGKILL.
-func goingDown(ctx context.Context, err error) bool {
+// GoingDown reports whether err, of a command that asked for a reboot,
+// is that command ended by the shutdown it asked for rather than a
+// failure: the caller's context ended, or the process died of SIGTERM or
+// SIGKILL. Package tryboot's reboot is judged the same way.
+func GoingDown(ctx context.Context, err error) bool {
 	if ctx.Err() != nil {
 		return true
 	}

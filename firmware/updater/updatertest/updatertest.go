@@ -1,6 +1,7 @@
-// Package updatertest has a fake Installer for the update agent's tests:
-// it records what it was asked to install and whether it was asked to
-// reboot, and fails when told to.
+// Package updatertest has fake Installers for the update agent's tests:
+// they record what they were asked to install and whether they were asked
+// to reboot, and fail when told to; TrialInstaller also says whether the
+// running slot is on trial.
 package updatertest
 
 import (
@@ -66,4 +67,28 @@ func (i *Installer) Calls() ([]string, int) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return append([]string(nil), i.Installed...), i.Reboots
+}
+
+// TrialInstaller is Installer with updater.Trial: its slot is on trial
+// until SetTrial(false), as a Raspberry Pi's tried slot is until it is
+// blessed.
+type TrialInstaller struct {
+	Installer
+	tmu   sync.Mutex
+	trial bool
+	err   error
+}
+
+// SetTrial sets what OnTrial answers.
+func (i *TrialInstaller) SetTrial(on bool, err error) {
+	i.tmu.Lock()
+	defer i.tmu.Unlock()
+	i.trial, i.err = on, err
+}
+
+// OnTrial reports what SetTrial set.
+func (i *TrialInstaller) OnTrial(context.Context) (bool, error) {
+	i.tmu.Lock()
+	defer i.tmu.Unlock()
+	return i.trial, i.err
 }
