@@ -43,13 +43,13 @@ type Installer interface {
 
 // Trial is implemented by an Installer that can tell whether the slot the
 // box runs is still on trial: started once by the boot loader and not yet
-// marked good (the Raspberry Pi's tryboot). After a reboot into a new
+// marked good. After a reboot into a new
 // version the agent then waits for the mark before it reports the update
 // done and forgets the attempt, and does nothing else meanwhile: a slot
 // that fails its self-test and goes back leaves the attempt on record for
 // the old slot to find, which takes the version for one that did not come
-// up. (The UEFI image's installer does not implement it: the agent there
-// reports the update done as soon as the daemon runs on it.)
+// up. Both installers implement it: systemd-boot's boot counting on the
+// UEFI image (sysupdate.Installer), tryboot on the Pi.
 type Trial interface {
 	OnTrial(ctx context.Context) (bool, error)
 }
@@ -265,12 +265,20 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
+// trialPoll is how often Run looks whether a slot on trial was marked good.
+const trialPoll = 5 * time.Second
+
 // nextWake is how long Run sleeps before the next Step: a poll, or less
 // if the next check is due sooner. Polls alone made a check due a
 // fraction of a second after a poll wait for the one after it: with
 // check_interval 1m the checks came every 90 s (seen in the A/B VM).
 func (a *Agent) nextWake() time.Duration {
 	wait := a.cfg.Poll
+	if a.onTrial {
+		// The mark comes within the self-test's deadline; the update is
+		// reported soon after it, not a poll later.
+		return min(wait, trialPoll)
+	}
 	if a.m.State == Idle || a.m.State == Failed {
 		if d := a.m.NextCheck.Sub(a.deps.Now()); d > 0 && d < wait {
 			wait = d

@@ -28,6 +28,7 @@ import (
 	"os/exec"
 	"time"
 
+	"twincap/firmware/updater/sysupdate"
 	"twincap/firmware/updater/tryboot"
 )
 
@@ -43,9 +44,9 @@ type status struct {
 	Message string `json:"message,omitempty"`
 }
 
-// bootCountVar is systemd-boot's LoaderBootCountPath (vendor GUID of the
-// Boot Loader Interface): set only when the booted entry has tries left.
-const bootCountVar = "/sys/firmware/efi/efivars/LoaderBootCountPath-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f"
+// bootCountVar is systemd-boot's LoaderBootCountPath: set only when the
+// booted entry counts its tries.
+const bootCountVar = sysupdate.BootCountVar
 
 // piBootloader is the Raspberry Pi firmware's device-tree node; its
 // tryboot cell is 1 when the firmware started this slot on trial.

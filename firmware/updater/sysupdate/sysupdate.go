@@ -41,6 +41,10 @@ type Config struct {
 	// not listed here is refused.
 	Names    map[string]string
 	Verifier update.Verifier
+	// ESP is where the EFI system partition is mounted ("": /efi) and
+	// BootCountVar the LoaderBootCountPath variable's file ("":
+	// BootCountVar), for OnTrial; tests set them.
+	ESP, BootCountVar string
 }
 
 // Installer runs systemd-sysupdate.
