@@ -286,8 +286,13 @@ func (sc *scenario) updatedTo(v, prev string, rebootAt time.Time) string {
 	blessed := sc.waitFor(v+" marked good (twincap_"+v+".efi)", 3*time.Minute, func() bool {
 		return slices.Contains(sc.ukis(), "twincap_"+v+".efi")
 	})
+	// The agent says so once it sees the mark (it looks every 5 s while
+	// the slot is on trial).
+	said := sc.waitUpdate("the agent to say the update took", time.Minute, func(st box.Status) bool {
+		return strings.Contains(st.Update.Last, "updated to "+v)
+	})
 	st, _ := sc.status()
-	if st.Update == nil || st.Update.Current != v || !strings.Contains(st.Update.Last, "updated to "+v) {
+	if st.Update == nil || st.Update.Current != v {
 		sc.fatal("update status after the update: %+v", st.Update)
 	}
 	out := sc.guest("ls /dev/disk/by-partlabel/; cat /proc/cmdline; systemctl is-active boot-complete.target twincap-selftest.service systemd-bless-boot.service")
@@ -295,13 +300,14 @@ func (sc *scenario) updatedTo(v, prev string, rebootAt time.Time) string {
 		sc.fatal("slots after the update:\n%s", out)
 	}
 	audited := sc.waitAudited(v, 2*time.Minute, "installing", "rebooting", "updated")
-	return fmt.Sprintf("reboot_to_api=%.1fs api_to_blessed=%.1fs blessed_to_audited=%.1fs entries=%v",
-		newAPI.Seconds(), blessed.Seconds(), audited.Seconds(), sc.ukis())
+	return fmt.Sprintf("reboot_to_api=%.1fs api_to_blessed=%.1fs blessed_to_said=%.1fs said_to_audited=%.1fs entries=%v",
+		newAPI.Seconds(), blessed.Seconds(), said.Seconds(), audited.Seconds(), sc.ukis())
 }
 
 // rolledBack checks that bad, rebooted into at rebootAt as the guest's
-// start number starts, was tried three times (its self-test fails each
-// time) and that systemd-boot went back to back by itself; the agent then
+// start number starts, was tried three times (the first ended by the
+// hardware watchdog, the others by the failed self-test) and that
+// systemd-boot went back to back by itself; the agent then
 // lists bad as bad, says why, and both servers audit the rollback. It
 // returns the figures.
 func (sc *scenario) rolledBack(bad, back string, rebootAt time.Time, starts int) string {
@@ -323,9 +329,21 @@ func (sc *scenario) rolledBack(bad, back string, rebootAt time.Time, starts int)
 	if !strings.Contains(st.Update.Reason+st.Update.Last, bad+" did not come up") {
 		sc.fatal("the status does not say why: %+v", st.Update)
 	}
+	// The broken version's first try hangs its daemon (image/ab/broken):
+	// the hardware watchdog, not the self-test, ends that boot, and the
+	// reset counts as a failed try.
+	resets := 0
+	for _, e := range sc.vm.Events() {
+		if e.Name == "WATCHDOG" {
+			resets++
+		}
+	}
+	if resets != 1 || !strings.Contains(sc.vm.Console(sc.vm.Boots()), "twincap-broken-hang: the daemon is hung") {
+		sc.fatal("want %s's first try hung and reset by the hardware watchdog (one WATCHDOG event), got %d events: %v", bad, resets, sc.vm.Events())
+	}
 	audited := sc.waitAudited(bad, 2*time.Minute, "installing", "rebooting", "rolled_back")
-	return fmt.Sprintf("reboot_into_%s_to_back_on_%s=%.1fs (ready after back: %.1fs, audited %.1fs later) guest_starts=%d entries=%v reason=%q",
-		bad, back, rollback.Seconds(), backAt.Seconds(), audited.Seconds(), sc.vm.GuestStarts(sc.vm.Boots()), u, st.Update.Reason)
+	return fmt.Sprintf("reboot_into_%s_to_back_on_%s=%.1fs (ready after back: %.1fs, audited %.1fs later) guest_starts=%d watchdog_resets=%d entries=%v reason=%q",
+		bad, back, rollback.Seconds(), backAt.Seconds(), audited.Seconds(), sc.vm.GuestStarts(sc.vm.Boots()), resets, u, st.Update.Reason)
 }
 
 // TestABUpdate: the box finds 0.2.0 at the update source, installs it in
