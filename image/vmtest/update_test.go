@@ -619,6 +619,38 @@ func (sc *scenario) bundleHidden(v string) string {
 	return src
 }
 
+// stickLabel is the file system label of the stick stick makes.
+const stickLabel = "TWCSTICK"
+
+// stick makes a FAT image holding the bundle file, as a technician's USB
+// stick, and plugs it into the VM as a read-only virtio disk from its next
+// boot. It returns the bundle's file name on the stick.
+func (sc *scenario) stick(bundle string) string {
+	sc.t.Helper()
+	requireTool(sc.t, "mkfs.vfat", "dosfstools")
+	requireTool(sc.t, "mcopy", "mtools")
+	fi, err := os.Stat(bundle)
+	if err != nil {
+		sc.fatal("the stick's bundle: %v", err)
+	}
+	img := filepath.Join(sc.dir, "stick.img")
+	if err := os.WriteFile(img, nil, 0o644); err != nil {
+		sc.t.Fatal(err)
+	}
+	if err := os.Truncate(img, fi.Size()+32<<20); err != nil {
+		sc.t.Fatal(err)
+	}
+	for _, c := range [][]string{{"mkfs.vfat", "-n", stickLabel, img}, {"mcopy", "-i", img, bundle, "::/"}} {
+		cmd := exec.Command(c[0], c[1:]...)
+		cmd.Env = append(os.Environ(), "MTOOLS_SKIP_CHECK=1")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			sc.fatal("the stick: %s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	sc.vm.cfg.ExtraArgs = append(sc.vm.cfg.ExtraArgs, "-drive", "file="+img+",if=virtio,format=raw,readonly=on")
+	return filepath.Base(bundle)
+}
+
 // offer makes src's index the one bundleHidden kept for version v.
 func (sc *scenario) offer(src, v string) {
 	sc.t.Helper()
@@ -648,7 +680,8 @@ func TestABLifecycle(t *testing.T) {
 	t.Cleanup(cancel)
 	sc.ctx = ctx
 	src := sc.bundleHidden("0.2.0")
-	sc.bundleHidden("0.3.0")
+	sc.bundleHidden("0.3.0") // never offered: a technician brings it
+	stick := sc.stick(filepath.Join(src, "twincap-0.3.0-"+abBoard+".tcb"))
 	cases := sc.refusals(src)
 	sc.serveUpdates(src)
 	sc.maintenanceAllDay()
@@ -670,19 +703,21 @@ func TestABLifecycle(t *testing.T) {
 	if rebootAt.Before(deliveredAt.Add(-time.Second)) {
 		sc.fatal("the box rebooted before the recording was delivered")
 	}
-	// 0.3.0 is offered at once, so that 0.2.0's first check finds it, but
-	// its bundle is held until 0.2.0 has been checked.
-	sc.holdBundles.Store(true)
-	sc.offer(src, "0.3.0")
 	updated := sc.updatedTo("0.2.0", "0.1.0", rebootAt)
 	p, _ := sc.checkRecording(id)
 	step("waits, then updates", begun, fmt.Sprintf("%s delivered_to_reboot=%.0fs recorded=%.1fs %s", waited, rebootAt.Sub(deliveredAt).Seconds(), p.Duration, updated))
 
+	// 0.3.0 comes by hand, the README's one command, from a stick.
 	begun = time.Now()
-	sc.holdBundles.Store(false)
+	out := sc.guestWait("twincapctl update from the stick", "mkdir -p /mnt/stick && mount -o ro LABEL="+stickLabel+" /mnt/stick && "+
+		"twincapctl update /mnt/stick/"+stick, 5*time.Minute)
+	if !strings.Contains(out, "update: the bundle verified") {
+		sc.fatal("twincapctl update did not take the bundle:\n%s", out)
+	}
+	taken := time.Since(begun)
 	sc.waitGuestStart(3, 8*time.Minute)
 	rebootAt = time.Now()
-	step("rolls back", begun, fmt.Sprintf("release_to_reboot=%.0fs %s", rebootAt.Sub(begun).Seconds(), sc.rolledBack("0.3.0", "0.2.0", rebootAt, 3)))
+	step("by hand, rolls back", begun, fmt.Sprintf("twincapctl_update=%.0fs to_reboot=%.0fs %s", taken.Seconds(), rebootAt.Sub(begun).Seconds(), sc.rolledBack("0.3.0", "0.2.0", rebootAt, 3)))
 	sc.result(fmt.Sprintf("uefi_boot_to_api=%.1fs uefi_boot_to_ready=%.1fs %s", api.Seconds(), ready.Seconds(), strings.Join(figures, " ")))
 }
 
