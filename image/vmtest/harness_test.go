@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -194,6 +195,8 @@ func newScenario(t *testing.T, opts ...option) *scenario {
 		verdict := "pass"
 		if t.Failed() {
 			verdict = "FAIL"
+		} else if panicking() {
+			verdict = "FAIL (panic)" // cleanups run before testing marks it failed
 		}
 		sc.result(fmt.Sprintf("took=%.0fs %s", took, verdict))
 	})
@@ -222,6 +225,22 @@ func newScenario(t *testing.T, opts ...option) *scenario {
 	})
 	sc.box = NewBoxClient(ns, ControlAddr)
 	return sc
+}
+
+// panicking reports whether the calling goroutine is unwinding a panic: a
+// test's cleanups run then too, while t.Failed is still false.
+func panicking() bool {
+	pc := make([]uintptr, 64)
+	frames := runtime.CallersFrames(pc[:runtime.Callers(2, pc)])
+	for {
+		f, more := frames.Next()
+		if f.Function == "runtime.gopanic" {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
 }
 
 // result logs figures and adds them to out/vmtest/results.txt.
@@ -562,4 +581,21 @@ func (sc *scenario) usage(n int, every time.Duration) string {
 	}
 	return fmt.Sprintf("rss=%.1f-%.1fMiB cpu=%.0f%%_of_one_vcpu (%.0f%% of the guest's %d; scheduler says %.0f%%) guest_busy_by_ticks=%.0f%% vcpus_ticking=%.2f over=%.0fs",
 		u.RSSMinMiB, u.RSSMaxMiB, u.CPU, u.Share, u.VCPUs, u.Sched, u.Busy, u.Ticking, u.Seconds)
+}
+
+func TestPanickingSeesAPanic(t *testing.T) {
+	if panicking() {
+		t.Fatal("panicking() outside a panic")
+	}
+	var during bool
+	func() {
+		defer func() {
+			during = panicking()
+			recover()
+		}()
+		panic("for the test")
+	}()
+	if !during {
+		t.Fatal("panicking() did not see the panic being unwound")
+	}
 }
