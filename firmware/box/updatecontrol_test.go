@@ -25,7 +25,7 @@ func TestABundleUploadedByHand(t *testing.T) {
 	var got []string // the staged bundles' contents, as the agent saw them
 	withUpdates := func(c *config.Config) {
 		c.Update = config.Update{Source: "https://127.0.0.1:9/updates", PublicKeys: []string{"release.pem"}, Board: "qemu-x86_64",
-			CheckInterval: config.Duration{Duration: time.Hour}, StageDir: stage}
+			CheckInterval: config.Duration{Duration: time.Hour}, StageDir: stage, Installer: config.InstallerSysupdate}
 	}
 	b := newTestBoxWith(t, room, withUpdates, func(d *Deps) {
 		d.LocalUpdate = func(_ context.Context, path string) error {

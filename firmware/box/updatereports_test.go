@@ -39,7 +39,7 @@ func TestUpdateReportsReachBothTrails(t *testing.T) {
 	stage := t.TempDir()
 	b := newTestBox(t, room, func(c *config.Config) {
 		c.Update = config.Update{Source: "https://127.0.0.1:9/updates", PublicKeys: []string{"release.pem"}, Board: "qemu-x86_64",
-			CheckInterval: config.Duration{Duration: time.Hour}, StageDir: stage}
+			CheckInterval: config.Duration{Duration: time.Hour}, StageDir: stage, Installer: config.InstallerSysupdate}
 	})
 	ctx := context.Background()
 	waitStatus(t, b, "two green icons", func(s Status) bool { return s.FailoverReady })
