@@ -1,10 +1,8 @@
 package journal
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -124,12 +122,15 @@ func appendChunkRecord(dst []byte, nonce, seq uint64, part int, start, end time.
 // recording, journals the segment its chunks make up.
 func (j *Journal) openEdge() error {
 	path := filepath.Join(j.dir, edgeName)
-	_, statErr := os.Lstat(path)
+	had, err := exists(path)
+	if err != nil {
+		return err
+	}
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return err
 	}
-	if errors.Is(statErr, fs.ErrNotExist) {
+	if !had {
 		if err := syncDir(j.dir); err != nil {
 			f.Close()
 			return err
