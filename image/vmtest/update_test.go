@@ -790,13 +790,20 @@ var powerCuts = []struct {
 		// new version and the UKI a 0-byte file. The installer now
 		// flushes after sysupdate; this cut falls before that flush and
 		// leaves what was seen, deterministically: the loop stops the
-		// installer and the daemon at the rename, then empties the UKI
-		// as the unflushed page cache did.
+		// installer script (systemd-sysupdate's parent, in its transient
+		// unit) while sysupdate writes, so neither its flush nor the
+		// agent's next step (recording the reboot) can come; once
+		// sysupdate has exited it empties the UKI, as the unflushed page
+		// cache did. (Stopping the daemon once the UKI appeared instead
+		// raced with the flush and the agent: the agent was seen to record
+		// the reboot first, and then listed 0.2.0 as bad.)
 		name: "after the slot is labelled, before its UKI is durable",
-		wait: `until [ -e /efi/EFI/Linux/twincap_0.2.0+3-0.efi ]; do sleep 0.02; done; ` +
-			`systemctl kill --signal=SIGSTOP twincap-box.service; systemctl kill --signal=SIGSTOP 'twincap-sysupdate-*.service' 2>/dev/null; ` +
-			`: > /efi/EFI/Linux/twincap_0.2.0+3-0.efi && sync && echo "installer stopped, UKI emptied"; ls -1 /dev/disk/by-partlabel/; ls -1a /efi/EFI/Linux/`,
-		lines: []string{"installer stopped, UKI emptied", "twincap_0.2.0+3-0.efi", "twincap_0.2.0"},
+		wait: `until p=$(pidof -s systemd-sysupdate) && w=$(cut -d' ' -f4 /proc/$p/stat) && [ "$(cat /proc/$w/comm)" = sysupdate ]; do sleep 0.1; done; ` +
+			`kill -STOP $w && echo "installer $w stopped"; ` +
+			`while [ -e /proc/$p ] && [ "$(cut -d' ' -f3 /proc/$p/stat 2>/dev/null)" != Z ]; do sleep 0.2; done; ` +
+			`: > /efi/EFI/Linux/twincap_0.2.0+3-0.efi && sync && echo "sysupdate done, UKI emptied"; ls -1 /dev/disk/by-partlabel/; ls -1a /efi/EFI/Linux/`,
+		at:    []string{"installer "},
+		lines: []string{"sysupdate done, UKI emptied", "twincap_0.2.0+3-0.efi", "twincap_0.2.0"},
 	},
 }
 
@@ -867,7 +874,7 @@ func TestABPowerCut(t *testing.T) {
 				sc.fatal("the cut %s came too late: %q in what the guest showed at it:\n%s", c.name, w, out)
 			}
 		}
-		agent := "no answer" // the daemon stopped at the last moment
+		agent := "no answer" // the daemon did not answer
 		if st, ok := sc.status(); ok && st.Update != nil {
 			agent = st.Update.State
 		}
