@@ -623,9 +623,9 @@ func (sc *scenario) bundleHidden(v string) string {
 const stickLabel = "TWCSTICK"
 
 // stick makes a FAT image holding the bundle file, as a technician's USB
-// stick, and plugs it into the VM as a read-only virtio disk from its next
-// boot. It returns the bundle's file name on the stick.
-func (sc *scenario) stick(bundle string) string {
+// stick (plugStick plugs it in). It returns the image and the bundle's
+// file name on it.
+func (sc *scenario) stick(bundle string) (img, name string) {
 	sc.t.Helper()
 	requireTool(sc.t, "mkfs.vfat", "dosfstools")
 	requireTool(sc.t, "mcopy", "mtools")
@@ -633,7 +633,7 @@ func (sc *scenario) stick(bundle string) string {
 	if err != nil {
 		sc.fatal("the stick's bundle: %v", err)
 	}
-	img := filepath.Join(sc.dir, "stick.img")
+	img = filepath.Join(sc.dir, "stick.img")
 	if err := os.WriteFile(img, nil, 0o644); err != nil {
 		sc.t.Fatal(err)
 	}
@@ -647,8 +647,40 @@ func (sc *scenario) stick(bundle string) string {
 			sc.fatal("the stick: %s: %v\n%s", strings.Join(c, " "), err, out)
 		}
 	}
-	sc.vm.cfg.ExtraArgs = append(sc.vm.cfg.ExtraArgs, "-drive", "file="+img+",if=virtio,format=raw,readonly=on")
-	return filepath.Base(bundle)
+	return img, filepath.Base(bundle)
+}
+
+// plugStick hot-plugs the stick image into the running VM as a read-only
+// virtio disk (QMP blockdev-add, device_add) and waits until the guest
+// sees its label. It is plugged only while it is used: with the stick
+// attached from the boot, the guest was seen twice (2026-12-02) never to
+// come back from a reboot (no firmware output after "reboot: Restarting
+// system").
+func (sc *scenario) plugStick(img string) {
+	sc.t.Helper()
+	ctx, cancel := context.WithTimeout(sc.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := sc.vm.qmp.Execute(ctx, "blockdev-add", map[string]any{"driver": "raw", "node-name": "stick", "read-only": true,
+		"file": map[string]any{"driver": "file", "filename": img, "read-only": true}}); err != nil {
+		sc.fatal("plug the stick: blockdev-add: %v", err)
+	}
+	if _, err := sc.vm.qmp.Execute(ctx, "device_add", map[string]any{"driver": "virtio-blk-pci", "drive": "stick", "id": "stick"}); err != nil {
+		sc.fatal("plug the stick: device_add: %v", err)
+	}
+	sc.guestWait("the stick in the guest", "until [ -e /dev/disk/by-label/"+stickLabel+" ]; do sleep 0.5; done", time.Minute)
+}
+
+// unplugStick unmounts the stick in the guest and unplugs it (QMP
+// device_del), and waits until the guest has let it go.
+func (sc *scenario) unplugStick() {
+	sc.t.Helper()
+	sc.guest("umount /mnt/stick")
+	ctx, cancel := context.WithTimeout(sc.ctx, 30*time.Second)
+	defer cancel()
+	if _, err := sc.vm.qmp.Execute(ctx, "device_del", map[string]any{"id": "stick"}); err != nil {
+		sc.fatal("unplug the stick: device_del: %v", err)
+	}
+	sc.guestWait("the stick gone from the guest", "until [ ! -e /dev/disk/by-label/"+stickLabel+" ]; do sleep 0.5; done", time.Minute)
 }
 
 // offer makes src's index the one bundleHidden kept for version v.
@@ -681,7 +713,7 @@ func TestABLifecycle(t *testing.T) {
 	sc.ctx = ctx
 	src := sc.bundleHidden("0.2.0")
 	sc.bundleHidden("0.3.0") // never offered: a technician brings it
-	stick := sc.stick(filepath.Join(src, "twincap-0.3.0-"+abBoard+".tcb"))
+	stickImg, stick := sc.stick(filepath.Join(src, "twincap-0.3.0-"+abBoard+".tcb"))
 	cases := sc.refusals(src)
 	sc.serveUpdates(src)
 	sc.maintenanceAllDay()
@@ -709,12 +741,14 @@ func TestABLifecycle(t *testing.T) {
 
 	// 0.3.0 comes by hand, the README's one command, from a stick.
 	begun = time.Now()
+	sc.plugStick(stickImg)
 	out := sc.guestWait("twincapctl update from the stick", "mkdir -p /mnt/stick && mount -o ro LABEL="+stickLabel+" /mnt/stick && "+
 		"twincapctl update /mnt/stick/"+stick, 5*time.Minute)
 	if !strings.Contains(out, "update: the bundle verified") {
 		sc.fatal("twincapctl update did not take the bundle:\n%s", out)
 	}
 	taken := time.Since(begun)
+	sc.unplugStick() // the daemon has the bundle: twincapctl sent it
 	sc.waitGuestStart(3, 8*time.Minute)
 	rebootAt = time.Now()
 	step("by hand, rolls back", begun, fmt.Sprintf("twincapctl_update=%.0fs to_reboot=%.0fs %s", taken.Seconds(), rebootAt.Sub(begun).Seconds(), sc.rolledBack("0.3.0", "0.2.0", rebootAt, 3)))
